@@ -1,0 +1,6 @@
+"""JSON API v1: every request acts as a user identified by a bearer token."""
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+from . import auth, errors, views  # noqa: E402,F401  (register hooks and routes on bp)

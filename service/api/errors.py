@@ -1,0 +1,95 @@
+"""Domain errors to HTTP status codes, in one place; every error is JSON."""
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from workflows.errors import (
+    CaseworkError,
+    Conflict,
+    DiagramError,
+    EngineFailure,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
+from workflows.serialization import CaseStateError
+
+from . import bp
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR = (
+    (NotFound, 404),
+    (Conflict, 409),
+    (Forbidden, 403),
+    (InvalidInput, 400),
+    (DiagramError, 400),
+    (EngineFailure, 422),
+    (CaseStateError, 500),
+)
+
+
+def error_response(status: int, message: str, **extra):
+    body = {"status": status, "message": message}
+    body.update({key: value for key, value in extra.items() if value is not None})
+    response = jsonify({"error": body})
+    response.status_code = status
+    return response
+
+
+@bp.errorhandler(CaseworkError)
+def domain_error(err: CaseworkError):
+    status = next((code for kind, code in STATUS_BY_ERROR if isinstance(err, kind)), 400)
+    if status >= 500:
+        log.error("Case state error: %s", type(err).__name__)
+        return error_response(status, "The case's stored state cannot be read; an administrator must look at it.")
+    extra = {}
+    if isinstance(err, InvalidInput):
+        extra["field_errors"] = err.field_errors
+    if isinstance(err, DiagramError):
+        extra["problems"] = [
+            {"message": p.message, "file": p.file, "element_id": p.element_id, "line": p.line} for p in err.problems
+        ]
+    if isinstance(err, EngineFailure):
+        extra["incident_id"] = err.details.get("incident_id")
+    return error_response(status, err.message, **extra)
+
+
+@bp.errorhandler(ValidationError)
+def invalid_request(err: ValidationError):
+    messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
+    field_errors = {key: _flatten(value) for key, value in messages.items()}
+    return error_response(400, "The request is not valid.", field_errors=field_errors)
+
+
+@bp.errorhandler(HTTPException)
+def http_error(err: HTTPException):
+    return error_response(err.code or 500, err.description or err.name)
+
+
+@bp.errorhandler(Exception)
+def unexpected_error(err: Exception):
+    log.exception("Unexpected error in the API (%s)", type(err).__name__)
+    return error_response(500, "Something went wrong on our side; nothing was changed. The error has been logged.")
+
+
+def _flatten(value) -> list[str]:
+    if isinstance(value, list):
+        return [item for entry in value for item in _flatten(entry)]
+    if isinstance(value, dict):
+        return [f"{key}: {item}" for key, entry in value.items() for item in _flatten(entry)]
+    return [str(value)]
+
+
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def api_route_error(err: HTTPException):
+    from flask import request
+
+    if request.path.startswith(bp.url_prefix or "/api/"):
+        return error_response(err.code, f"{err.name}: no such API endpoint or method ({request.method} {request.path}).")
+    return err

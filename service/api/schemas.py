@@ -1,0 +1,184 @@
+"""Marshmallow schemas for every request and response of the JSON API."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+_NAME = validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$", error="Use 1-64 letters, digits, '_', '.' or '-'.")
+
+
+class ErrorBody(Schema):
+    status = fields.Int(required=True)
+    message = fields.Str(required=True)
+    field_errors = fields.Dict(keys=fields.Str(), values=fields.List(fields.Str()))
+    problems = fields.List(fields.Dict())
+    incident_id = fields.Int(allow_none=True)
+
+
+class ErrorResponse(Schema):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class DeployRequest(Schema):
+    name = fields.Str(required=True, validate=_NAME, metadata={"description": "Diagram set name, e.g. acute_hospital"})
+    files = fields.Dict(
+        keys=fields.Str(validate=validate.Length(min=1, max=255)),
+        values=fields.Str(),
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Relative path -> file text (.bpmn, .dmn, forms/*.json)"},
+    )
+
+
+class DeployUploadForm(Schema):
+    name = fields.Str(required=True, validate=_NAME)
+
+
+class ProcessVersionOut(Schema):
+    id = fields.Int()
+    process_id = fields.Str()
+    version = fields.Int()
+    name = fields.Str()
+    setting = fields.Str()
+    content_hash = fields.Str()
+    deployed_by = fields.Str()
+    deployed_at = fields.DateTime()
+    files = fields.Method("file_names")
+
+    def file_names(self, version) -> list[str]:
+        return sorted(version.files)
+
+
+class ProcessVersionList(Schema):
+    items = fields.List(fields.Nested(ProcessVersionOut))
+
+
+class StartCaseRequest(Schema):
+    process_id = fields.Str(required=True, validate=validate.Length(min=1, max=255))
+    data = fields.Dict(keys=fields.Str(), load_default=dict)
+    subject_name = fields.Str(load_default="", validate=validate.Length(max=200))
+    subject_ref = fields.Str(load_default="", validate=validate.Length(max=100))
+    priority = fields.Int(load_default=3, validate=validate.Range(min=1, max=5))
+
+
+class CaseOut(Schema):
+    id = fields.Int()
+    process_id = fields.Str()
+    process_version_id = fields.Int()
+    status = fields.Str()
+    subject_name = fields.Str()
+    subject_ref = fields.Str()
+    setting = fields.Str()
+    priority = fields.Int()
+    version = fields.Int()
+    opened_at = fields.DateTime()
+    opened_by = fields.Str()
+    closed_at = fields.DateTime(allow_none=True)
+    updated_at = fields.DateTime(allow_none=True)
+    data = fields.Dict()
+
+
+class CaseListQuery(Schema):
+    status = fields.Str(validate=validate.OneOf(["active", "completed", "cancelled", "suspended", "error"]))
+    process_id = fields.Str()
+    limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=200))
+    offset = fields.Int(load_default=0, validate=validate.Range(min=0))
+
+
+class CaseList(Schema):
+    items = fields.List(fields.Nested(CaseOut))
+
+
+class TaskOut(Schema):
+    id = fields.Int()
+    case_id = fields.Int()
+    task_ref = fields.Str()
+    element_id = fields.Str()
+    title = fields.Str()
+    candidate_role = fields.Str(allow_none=True)
+    status = fields.Str()
+    assignee = fields.Str(allow_none=True)
+    priority = fields.Int()
+    created_at = fields.DateTime()
+    due_at = fields.DateTime(allow_none=True)
+    at_risk_at = fields.DateTime(allow_none=True)
+    form_ref = fields.Str(allow_none=True)
+    ui_form_ref = fields.Str(allow_none=True)
+    instructions = fields.Str()
+    completed_at = fields.DateTime(allow_none=True)
+    completed_by = fields.Str(allow_none=True)
+
+
+class TaskDetailOut(TaskOut):
+    form_schema = fields.Dict(allow_none=True)
+    ui_schema = fields.Dict(allow_none=True)
+
+
+class TaskListQuery(Schema):
+    role = fields.Str(metadata={"description": "Candidate role (lane)"})
+    assignee = fields.Str()
+    case_id = fields.Int()
+    status = fields.Str(validate=validate.OneOf(["open", "claimed", "completed", "cancelled"]))
+    mine = fields.Bool(load_default=False, metadata={"description": "Only tasks claimed by me"})
+    queue = fields.Bool(load_default=False, metadata={"description": "Unclaimed tasks for my roles"})
+    limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=200))
+    offset = fields.Int(load_default=0, validate=validate.Range(min=0))
+
+
+class TaskList(Schema):
+    items = fields.List(fields.Nested(TaskOut))
+    total = fields.Int()
+    limit = fields.Int()
+    offset = fields.Int()
+
+
+class CompleteTaskRequest(Schema):
+    data = fields.Dict(keys=fields.Str(), required=True)
+
+
+class TimerOut(Schema):
+    id = fields.Int()
+    element_id = fields.Str()
+    due_at = fields.DateTime()
+    status = fields.Str()
+    attempts = fields.Int()
+
+
+class EventOut(Schema):
+    id = fields.Int()
+    at = fields.DateTime()
+    actor = fields.Str()
+    kind = fields.Str()
+    payload = fields.Dict()
+
+
+class IncidentOut(Schema):
+    id = fields.Int()
+    kind = fields.Str()
+    message = fields.Str()
+    element_id = fields.Str(allow_none=True)
+    status = fields.Str()
+    created_at = fields.DateTime()
+
+
+class CaseDetailOut(CaseOut):
+    open_tasks = fields.List(fields.Nested(TaskOut))
+    timers = fields.List(fields.Nested(TimerOut))
+    events = fields.List(fields.Nested(EventOut))
+    incidents = fields.List(fields.Nested(IncidentOut))
+
+
+class MessageRequest(Schema):
+    name = fields.Str(required=True, validate=validate.Length(min=1, max=255))
+    payload = fields.Dict(keys=fields.Str(), load_default=dict)
+    correlation = fields.Dict(keys=fields.Str(), load_default=dict)
+    case_id = fields.Int(load_default=None, allow_none=True)
+
+
+class CancelCaseRequest(Schema):
+    reason = fields.Str(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class UserOut(Schema):
+    username = fields.Str()
+    display_name = fields.Str()
+    roles = fields.List(fields.Str())

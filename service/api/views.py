@@ -1,0 +1,144 @@
+"""API routes: parse the request, call a handler, serialise the result. Nothing else."""
+from __future__ import annotations
+
+from flask import current_app, g, request
+from werkzeug.exceptions import BadRequest
+
+from workflows import deployment, handlers
+from workflows.catalog import DiagramSet
+from workflows.errors import InvalidInput
+from workflows.ports import TaskQuery
+
+from . import bp
+from . import schemas as s
+from .docs import build_openapi, documented
+
+
+def _services():
+    return current_app.extensions["casework"]
+
+
+def _body(schema: type) -> dict:
+    payload = request.get_json(silent=True)
+    if payload is None:
+        raise BadRequest("Send a JSON object body with Content-Type: application/json.")
+    return schema().load(payload)
+
+
+def _query(schema: type) -> dict:
+    return schema().load(request.args.to_dict())
+
+
+@documented(bp, "/openapi.json", "GET", "This API's OpenAPI document", public=True, errors=())
+def openapi():
+    return build_openapi(bp.url_prefix)
+
+
+@documented(bp, "/me", "GET", "The user the token belongs to", response=s.UserOut, errors=())
+def me():
+    return s.UserOut().dump(g.user)
+
+
+@documented(bp, "/process-versions", "POST", "Deploy a diagram set (JSON files, or multipart upload)",
+            body=s.DeployRequest, response=s.ProcessVersionList, status=201, errors=(400, 403, 413))
+def deploy():
+    if request.files:
+        name = s.DeployUploadForm().load(request.form.to_dict())["name"]
+        files = {upload.filename: upload.read() for upload in request.files.getlist("file") if upload.filename}
+        if not files:
+            raise InvalidInput("Upload the diagram files as form field 'file'.", {"file": ["No files were uploaded."]})
+        diagram_set = DiagramSet(name, files)
+    else:
+        fields = _body(s.DeployRequest)
+        diagram_set = DiagramSet(fields["name"], {path: text.encode("utf-8") for path, text in fields["files"].items()})
+    versions = deployment.deploy_diagram_set(_services(), diagram_set=diagram_set, actor=g.user)
+    return s.ProcessVersionList().dump({"items": versions}), 201
+
+
+@documented(bp, "/process-versions", "GET", "List deployed process versions", response=s.ProcessVersionList)
+def list_process_versions():
+    versions = deployment.list_process_versions(_services(), process_id=request.args.get("process_id"))
+    return s.ProcessVersionList().dump({"items": versions})
+
+
+@documented(bp, "/cases", "POST", "Start a case on the latest version of a process",
+            body=s.StartCaseRequest, response=s.CaseOut, status=201)
+def start_case():
+    case = handlers.start_case(_services(), actor=g.user, **_body(s.StartCaseRequest))
+    return s.CaseOut().dump(case), 201
+
+
+@documented(bp, "/cases", "GET", "List cases", query=s.CaseListQuery, response=s.CaseList)
+def list_cases():
+    cases = handlers.list_cases(_services(), **_query(s.CaseListQuery))
+    return s.CaseList().dump({"items": cases})
+
+
+@documented(bp, "/cases/<int:case_id>", "GET", "A case with its open tasks, timers, events and incidents",
+            response=s.CaseDetailOut)
+def get_case(case_id: int):
+    detail = handlers.get_case(_services(), case_id=case_id)
+    body = s.CaseOut().dump(detail.case)
+    body["open_tasks"] = s.TaskOut(many=True).dump(detail.open_tasks)
+    body["timers"] = s.TimerOut(many=True).dump(detail.pending_timers)
+    body["events"] = s.EventOut(many=True).dump(detail.events)
+    body["incidents"] = s.IncidentOut(many=True).dump(detail.open_incidents)
+    return body
+
+
+@documented(bp, "/cases/<int:case_id>/cancel", "POST", "Cancel a case with a reason (supervisors)",
+            body=s.CancelCaseRequest, response=s.CaseOut, errors=(400, 403, 404, 409))
+def cancel_case(case_id: int):
+    case = handlers.cancel_case(_services(), actor=g.user, case_id=case_id, **_body(s.CancelCaseRequest))
+    return s.CaseOut().dump(case)
+
+
+@documented(bp, "/tasks", "GET", "List tasks (filter by role, assignee, case, status)",
+            query=s.TaskListQuery, response=s.TaskList)
+def list_tasks():
+    args = _query(s.TaskListQuery)
+    statuses = [args["status"]] if args.get("status") else (["open", "claimed"] if not args.get("case_id") else None)
+    query = TaskQuery(
+        case_id=args.get("case_id"),
+        candidate_roles=[args["role"]] if args.get("role") else (g.user.roles if args["queue"] else None),
+        assignee=g.user.username if args["mine"] else args.get("assignee"),
+        statuses=statuses,
+        unassigned_only=args["queue"],
+        limit=args["limit"],
+        offset=args["offset"],
+    )
+    tasks, total = handlers.list_tasks(_services(), query=query)
+    return s.TaskList().dump({"items": tasks, "total": total, "limit": query.limit, "offset": query.offset})
+
+
+@documented(bp, "/tasks/<int:task_id>", "GET", "A task with its form", response=s.TaskDetailOut)
+def get_task(task_id: int):
+    task, form_schema, ui_schema = handlers.get_task_form(_services(), task_id=task_id)
+    body = s.TaskOut().dump(task)
+    body["form_schema"], body["ui_schema"] = form_schema, ui_schema
+    return body
+
+
+@documented(bp, "/tasks/<int:task_id>/claim", "POST", "Claim a task", response=s.TaskOut, errors=(403, 404, 409))
+def claim_task(task_id: int):
+    return s.TaskOut().dump(handlers.claim_task(_services(), actor=g.user, task_id=task_id))
+
+
+@documented(bp, "/tasks/<int:task_id>/unclaim", "POST", "Release a claimed task", response=s.TaskOut,
+            errors=(403, 404, 409))
+def unclaim_task(task_id: int):
+    return s.TaskOut().dump(handlers.unclaim_task(_services(), actor=g.user, task_id=task_id))
+
+
+@documented(bp, "/tasks/<int:task_id>/complete", "POST", "Complete a task with form data",
+            body=s.CompleteTaskRequest, response=s.TaskOut, errors=(400, 403, 404, 409, 422))
+def complete_task(task_id: int):
+    data = _body(s.CompleteTaskRequest)["data"]
+    return s.TaskOut().dump(handlers.complete_task(_services(), actor=g.user, task_id=task_id, data=data))
+
+
+@documented(bp, "/messages", "POST", "Deliver a message to the case waiting for it",
+            body=s.MessageRequest, response=s.CaseOut, errors=(400, 404, 409, 422))
+def post_message():
+    case = handlers.deliver_message(_services(), actor=g.user, **_body(s.MessageRequest))
+    return s.CaseOut().dump(case)

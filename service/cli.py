@@ -1,0 +1,174 @@
+"""The `casework` command: run, worker, db upgrade, deploy, validate, user add, demo."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from workflows import accounts, catalog, deployment
+from workflows.errors import CaseworkError, DiagramError
+
+
+def _app(**config):
+    from . import create_app
+
+    return create_app(config or None)
+
+
+def _services(app):
+    return app.extensions["casework"]
+
+
+def _diagram_sets(path: Path) -> list[catalog.DiagramSet]:
+    path = path.resolve()
+    if not path.exists():
+        raise click.ClickException(f"{path} does not exist.")
+    if path.is_file():
+        return [catalog.DiagramSet(path.stem, {path.name: path.read_bytes()})]
+    sets = catalog.find_diagram_sets(path)
+    if not sets:
+        raise click.ClickException(f"No .bpmn files found under {path}.")
+    return sets
+
+
+def _library(app) -> list[catalog.DiagramSet]:
+    root = Path(app.config["BPMN_PATH"])
+    return catalog.find_diagram_sets(root) if root.is_dir() else []
+
+
+def deploy_folder(app, path: Path) -> list:
+    """Deploy every diagram set under a folder; stop at the first set with problems."""
+    deployed = []
+    library = _library(app)
+    for diagram_set in _diagram_sets(path):
+        deployed.extend(
+            deployment.deploy_diagram_set(_services(app), diagram_set=diagram_set, library=library, actor=None)
+        )
+    return deployed
+
+
+@click.group()
+def main():
+    """Casework: healthcare case management run as BPMN processes."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--demo/--no-demo", default=False, help="Load demo users and cases into an empty database.")
+@click.option("--scheduler/--no-scheduler", default=None, help="Run the timer poll in this process (default: CASEWORK_SCHEDULER, on).")
+def run(host: str, port: int, demo: bool, scheduler: bool | None):
+    """Serve the web app and API, with the timer scheduler inside."""
+    from . import demo as demo_data
+    from .jobs import start_embedded_scheduler
+
+    app = _app()
+    bpmn_root = Path(app.config["BPMN_PATH"])
+    if bpmn_root.is_dir():
+        for version in deploy_folder(app, bpmn_root):
+            click.echo(f"Deployed {version.process_id} v{version.version}")
+    if demo and demo_data.load_demo(_services(app)):
+        click.echo("Loaded demo users and cases (see README for their tokens).")
+    if scheduler if scheduler is not None else app.config["SCHEDULER_ENABLED"]:
+        start_embedded_scheduler(app)
+    app.run(host=host, port=port, use_reloader=False, threaded=True)
+
+
+@main.command()
+def worker():
+    """Run the timer scheduler alone (no web server)."""
+    from .jobs import run_worker
+
+    run_worker(_app())
+
+
+@main.group()
+def db():
+    """Database commands."""
+
+
+@db.command("upgrade")
+def db_upgrade():
+    """Create or upgrade the database schema to the latest migration."""
+    app = _app()
+    click.echo(f"Database is up to date: {app.config['DATABASE_URL'].split('@')[-1]}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+def deploy(path: Path):
+    """Validate and deploy the diagram set(s) at PATH."""
+    app = _app()
+    try:
+        versions = deploy_folder(app, path)
+    except DiagramError as err:
+        _print_problems(err.problems)
+        sys.exit(1)
+    for version in versions:
+        click.echo(f"{version.process_id} v{version.version} ({version.content_hash[:12]})")
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+def validate(path: Path):
+    """Check the diagram set(s) at PATH without deploying; exit 1 if any problem is found."""
+    library = []
+    bpmn_root = Path(__file__).resolve().parent.parent / "bpmn"
+    if bpmn_root.is_dir():
+        library = catalog.find_diagram_sets(bpmn_root)
+    failed = False
+    for diagram_set in _diagram_sets(path):
+        problems = catalog.validate(catalog.with_dependencies(diagram_set, library))
+        if problems:
+            failed = True
+            click.echo(f"{diagram_set.name}: {len(problems)} problem(s)")
+            _print_problems(problems)
+        else:
+            click.echo(f"{diagram_set.name}: ok")
+    sys.exit(1 if failed else 0)
+
+
+@main.group()
+def user():
+    """User commands."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True, help="Role to grant; repeat for several.")
+@click.option("--display-name", default="")
+def user_add(name: str, roles: tuple[str, ...], display_name: str):
+    """Create a user and print their API token (shown once)."""
+    app = _app()
+    try:
+        created, token = accounts.add_user(_services(app), username=name, roles=list(roles), display_name=display_name)
+    except CaseworkError as err:
+        raise click.ClickException(_describe(err)) from err
+    click.echo(f"Created {created.username} ({', '.join(created.roles)}). API token (shown once):")
+    click.echo(token)
+
+
+@main.command()
+def demo():
+    """Load demo users and cases into an empty database."""
+    from . import demo as demo_data
+
+    app = _app()
+    bpmn_root = Path(app.config["BPMN_PATH"])
+    if bpmn_root.is_dir():
+        deploy_folder(app, bpmn_root)
+    click.echo("Loaded demo data." if demo_data.load_demo(_services(app)) else "Users exist already; nothing loaded.")
+
+
+def _print_problems(problems) -> None:
+    for problem in problems:
+        click.echo(f"  {problem}", err=True)
+
+
+def _describe(err: CaseworkError) -> str:
+    fields = getattr(err, "field_errors", None) or {}
+    details = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items())
+    return f"{err.message} {details}".strip()

@@ -1,0 +1,27 @@
+"""Configuration from the environment: every setting has a CASEWORK_ variable."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def from_environment(environ: dict[str, str] | None = None) -> dict:
+    """Return the app settings read from CASEWORK_* environment variables."""
+    env = os.environ if environ is None else environ
+    return {
+        "DATABASE_URL": env.get("CASEWORK_DATABASE_URL") or None,
+        "SECRET_KEY": env.get("CASEWORK_SECRET_KEY") or None,
+        "SCHEDULER_ENABLED": _flag(env.get("CASEWORK_SCHEDULER"), True),
+        "TIMER_POLL_SECONDS": float(env.get("CASEWORK_TIMER_POLL_SECONDS") or 5),
+        "BPMN_PATH": env.get("CASEWORK_BPMN_PATH") or str(REPOSITORY_ROOT / "bpmn"),
+        "SCRIPT_TIME_LIMIT_SECONDS": float(env.get("CASEWORK_SCRIPT_TIME_LIMIT") or 1.0),
+        "MAX_CONTENT_LENGTH": int(env.get("CASEWORK_MAX_UPLOAD_BYTES") or 5 * 1024 * 1024),
+    }

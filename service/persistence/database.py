@@ -1,0 +1,95 @@
+"""Engines for SQLite and PostgreSQL, and the schema upgrade through Alembic."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+# Execution option naming the statement that opens a transaction on SQLite.
+SQLITE_BEGIN = "casework_sqlite_begin"
+BEGIN_WRITE = "BEGIN IMMEDIATE"
+BEGIN_READ = "BEGIN"
+
+# Key of the PostgreSQL advisory lock that serialises concurrent schema upgrades.
+_MIGRATION_LOCK = 0x43415345
+
+
+def default_sqlite_url(instance_path: str | Path) -> str:
+    """Return the URL of the SQLite database file kept in the Flask instance folder."""
+    return f"sqlite:///{Path(instance_path).absolute() / 'casework.db'}"
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Parse a database URL, choosing psycopg 3 for a plain `postgresql://` URL."""
+    url = make_url(url)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def make_engine(url: str | URL, **engine_options) -> Engine:
+    """Create an engine configured for how Casework uses SQLite or PostgreSQL."""
+    url = normalise_url(url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(url, **engine_options)
+        event.listen(engine, "connect", _configure_sqlite_connection)
+        event.listen(engine, "begin", _begin_sqlite_transaction)
+        return engine
+    engine_options.setdefault("pool_pre_ping", True)
+    return create_engine(url, **engine_options)
+
+
+def _configure_sqlite_connection(dbapi_connection, connection_record) -> None:
+    # sqlite3 must not issue BEGIN itself: _begin_sqlite_transaction does, choosing the lock.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite_transaction(connection) -> None:
+    # A writer takes the write lock when it begins, so two writers queue on busy_timeout
+    # instead of failing when a read lock cannot be upgraded.
+    connection.exec_driver_sql(connection.get_execution_options().get(SQLITE_BEGIN, BEGIN_WRITE))
+
+
+def alembic_config(url: str | URL | None = None) -> Config:
+    """Build the Alembic configuration in code, so no alembic.ini is needed."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
+    if url is not None:
+        # Kept out of the ini options: ConfigParser would read '%' in a URL as interpolation.
+        config.attributes["url"] = normalise_url(url)
+    return config
+
+
+def upgrade_database(url: str | URL) -> None:
+    """Create the database schema or bring it up to the newest migration."""
+    url = normalise_url(url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+    logger.info("Database schema is up to date")

@@ -1,0 +1,90 @@
+"""One action, one transaction: the unit of work over a SQLAlchemy connection."""
+from __future__ import annotations
+
+from sqlalchemy import Connection, Engine
+
+from .database import BEGIN_READ, BEGIN_WRITE, SQLITE_BEGIN
+from .repositories import (
+    SqlCaseEventRepository,
+    SqlCaseRepository,
+    SqlIncidentRepository,
+    SqlMessageWaitRepository,
+    SqlProcessVersionRepository,
+    SqlTaskRepository,
+    SqlTimerRepository,
+    SqlUserRepository,
+)
+
+
+class SqlAlchemyUnitOfWork:
+    """`with uow: ...; uow.commit()`: leaving the block without committing rolls back.
+
+    A write unit of work takes SQLite's write lock when it begins, so concurrent writers
+    wait their turn; a read-only one does not, and on PostgreSQL it refuses writes.
+    """
+
+    def __init__(self, engine: Engine, *, read_only: bool = False):
+        self._engine = engine
+        self.read_only = read_only
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> SqlAlchemyUnitOfWork:
+        if self._connection is not None:
+            raise RuntimeError("This unit of work is already open; make a new one for each action.")
+        connection = self._engine.connect()
+        try:
+            if connection.dialect.name == "sqlite":
+                connection.execution_options(**{SQLITE_BEGIN: BEGIN_READ if self.read_only else BEGIN_WRITE})
+            elif connection.dialect.name == "postgresql" and self.read_only:
+                connection.execution_options(postgresql_readonly=True)
+            connection.begin()
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        self.processes = SqlProcessVersionRepository(connection)
+        self.cases = SqlCaseRepository(connection)
+        self.tasks = SqlTaskRepository(connection)
+        self.timers = SqlTimerRepository(connection)
+        self.messages = SqlMessageWaitRepository(connection)
+        self.events = SqlCaseEventRepository(connection)
+        self.incidents = SqlIncidentRepository(connection)
+        self.users = SqlUserRepository(connection)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        connection, self._connection = self._connection, None
+        try:
+            if connection.in_transaction():
+                connection.rollback()
+        finally:
+            connection.close()
+
+    @property
+    def connection(self) -> Connection:
+        """The open connection, for the rare query no repository offers."""
+        if self._connection is None:
+            raise RuntimeError("The unit of work is not open: use it in a `with` block.")
+        return self._connection
+
+    def commit(self) -> None:
+        """Make everything done so far permanent; later work starts a new transaction."""
+        self.connection.commit()
+
+    def rollback(self) -> None:
+        """Undo everything done since the last commit."""
+        self.connection.rollback()
+
+
+class UnitOfWorkFactory:
+    """Makes units of work on one engine; the service keeps one on the app."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def __call__(self, *, read_only: bool = False) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self.engine, read_only=read_only)
+
+    def dispose(self) -> None:
+        """Close every pooled connection (at shutdown, or in a forked worker)."""
+        self.engine.dispose()

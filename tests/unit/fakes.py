@@ -1,0 +1,197 @@
+"""In-memory fakes of the core's ports, for unit tests of `workflows/` only."""
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta, timezone
+
+from workflows.errors import StaleCase
+from workflows.model import OPEN_TASK_STATUSES, TimerStatus
+from workflows.ports import TaskQuery
+
+
+class FakeClock:
+    def __init__(self, now: datetime | None = None):
+        self.current = now or datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta) -> datetime:
+        self.current += timedelta(**delta)
+        return self.current
+
+
+class _Table:
+    def __init__(self):
+        self.rows: dict[int, object] = {}
+        self.next_id = 1
+
+    def insert(self, record):
+        record.id = self.next_id
+        self.next_id += 1
+        self.rows[record.id] = copy.deepcopy(record)
+        return record
+
+
+class FakeStore:
+    """The committed state shared by every unit of work."""
+
+    def __init__(self):
+        self.tables = {name: _Table() for name in ("processes", "cases", "tasks", "timers", "messages", "events", "incidents", "users")}
+
+
+class _Repo:
+    def __init__(self, table: _Table):
+        self.table = table
+
+    def add(self, record):
+        return self.table.insert(record)
+
+    def get(self, record_id):
+        row = self.table.rows.get(record_id)
+        return copy.deepcopy(row) if row is not None else None
+
+    def update(self, record):
+        self.table.rows[record.id] = copy.deepcopy(record)
+
+    def _all(self):
+        return [copy.deepcopy(row) for row in self.table.rows.values()]
+
+
+class FakeProcesses(_Repo):
+    def latest(self, process_id):
+        versions = [v for v in self._all() if v.process_id == process_id]
+        return max(versions, key=lambda v: v.version) if versions else None
+
+    def list(self, *, process_id=None):
+        return [v for v in self._all() if process_id in (None, v.process_id)]
+
+
+class FakeCases(_Repo):
+    def save(self, case):
+        stored = self.table.rows[case.id]
+        if stored.version != case.version:
+            raise StaleCase(f"Case {case.id} was changed by someone else; reload it and try again.")
+        case.version += 1
+        self.table.rows[case.id] = copy.deepcopy(case)
+
+    def list(self, *, status=None, process_id=None, limit=50, offset=0):
+        cases = [c for c in self._all() if status in (None, c.status) and process_id in (None, c.process_id)]
+        return sorted(cases, key=lambda c: -c.id)[offset:offset + limit]
+
+
+class FakeTasks(_Repo):
+    def for_case(self, case_id, *, open_only=True):
+        return [t for t in self._all() if t.case_id == case_id and (not open_only or t.status in OPEN_TASK_STATUSES)]
+
+    def _match(self, query: TaskQuery):
+        tasks = [
+            t for t in self._all()
+            if query.case_id in (None, t.case_id)
+            and (query.candidate_roles is None or t.candidate_role in query.candidate_roles)
+            and query.assignee in (None, t.assignee)
+            and (query.statuses is None or t.status in query.statuses)
+            and (not query.unassigned_only or t.assignee is None)
+        ]
+        return sorted(tasks, key=lambda t: (t.due_at is None, t.due_at or t.created_at, t.created_at, t.id))
+
+    def query(self, query):
+        return self._match(query)[query.offset:query.offset + query.limit]
+
+    def count(self, query):
+        return len(self._match(query))
+
+
+class FakeTimers(_Repo):
+    def for_case(self, case_id, *, pending_only=True):
+        return [t for t in self._all() if t.case_id == case_id and (not pending_only or t.status == TimerStatus.PENDING)]
+
+    def due(self, now, *, limit=100):
+        due = [t for t in self._all() if t.status == TimerStatus.PENDING and t.due_at <= now]
+        return sorted(due, key=lambda t: t.due_at)[:limit]
+
+
+class FakeMessages(_Repo):
+    def replace_for_case(self, case_id, waits):
+        for key in [k for k, w in self.table.rows.items() if w.case_id == case_id]:
+            del self.table.rows[key]
+        for wait in waits:
+            self.table.insert(wait)
+
+    def for_case(self, case_id):
+        return [w for w in self._all() if w.case_id == case_id]
+
+    def find(self, name):
+        return [w for w in self._all() if w.name == name]
+
+
+class FakeEvents(_Repo):
+    def append(self, event):
+        return self.table.insert(event)
+
+    def for_case(self, case_id):
+        return [e for e in self._all() if e.case_id == case_id]
+
+
+class FakeIncidents(_Repo):
+    def for_case(self, case_id, *, open_only=True):
+        return [i for i in self._all() if i.case_id == case_id and (not open_only or i.status == "open")]
+
+
+class FakeUsers(_Repo):
+    def get_by_username(self, username):
+        return next((u for u in self._all() if u.username == username), None)
+
+    def get_by_token_hash(self, token_hash):
+        return next((u for u in self._all() if u.token_hash == token_hash), None)
+
+    def list(self):
+        return self._all()
+
+
+class FakeUnitOfWork:
+    """Works on a private copy of the store; commit publishes it, leaving without commit drops it."""
+
+    def __init__(self, store: FakeStore, *, read_only: bool = False):
+        self.store = store
+        self.read_only = read_only
+        self.committed = False
+
+    def __enter__(self):
+        self._tables = copy.deepcopy(self.store.tables)
+        self.processes = FakeProcesses(self._tables["processes"])
+        self.cases = FakeCases(self._tables["cases"])
+        self.tasks = FakeTasks(self._tables["tasks"])
+        self.timers = FakeTimers(self._tables["timers"])
+        self.messages = FakeMessages(self._tables["messages"])
+        self.events = FakeEvents(self._tables["events"])
+        self.incidents = FakeIncidents(self._tables["incidents"])
+        self.users = FakeUsers(self._tables["users"])
+        return self
+
+    def __exit__(self, *exc):
+        self._tables = None
+
+    def commit(self):
+        assert not self.read_only, "a read-only unit of work must not commit"
+        self.store.tables = self._tables
+        self.committed = True
+
+    def rollback(self):
+        self._tables = copy.deepcopy(self.store.tables)
+
+
+class FakeUnitOfWorkFactory:
+    def __init__(self):
+        self.store = FakeStore()
+
+    def __call__(self, *, read_only: bool = False):
+        return FakeUnitOfWork(self.store, read_only=read_only)
+
+
+def user(username="carla", *roles):
+    from workflows.model import User
+
+    return User(username, list(roles or ("case_manager",)), username)
+
+

@@ -1,0 +1,245 @@
+"""The engine facade: cases run at an injected time, survive serialisation, and fail loudly."""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from workflows import catalog
+from workflows.engine import Engine
+from workflows.errors import Conflict, EngineFailure, NotFound, StalledCase
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "engine"
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+SCRIPT_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="scripted" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="before" name="Before"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:scriptTask id="the_script" name="The script"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>
+      <bpmn:script>{script}</bpmn:script></bpmn:scriptTask>
+    <bpmn:userTask id="after" name="After"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="before" />
+    <bpmn:sequenceFlow id="f2" sourceRef="before" targetRef="the_script" />
+    <bpmn:sequenceFlow id="f3" sourceRef="the_script" targetRef="after" />
+    <bpmn:sequenceFlow id="f4" sourceRef="after" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+STUCK_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="stuck" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:parallelGateway id="split"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>fa</bpmn:outgoing><bpmn:outgoing>fb</bpmn:outgoing></bpmn:parallelGateway>
+    <bpmn:userTask id="a" name="A"><bpmn:incoming>fa</bpmn:incoming><bpmn:outgoing>fa2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="b_end"><bpmn:incoming>fb</bpmn:incoming></bpmn:endEvent>
+    <bpmn:parallelGateway id="join"><bpmn:incoming>fa2</bpmn:incoming><bpmn:incoming>fc</bpmn:incoming><bpmn:outgoing>fj</bpmn:outgoing></bpmn:parallelGateway>
+    <bpmn:userTask id="never" name="Never reached"><bpmn:incoming>fj</bpmn:incoming><bpmn:outgoing>fe</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>fe</bpmn:incoming></bpmn:endEvent>
+    <bpmn:startEvent id="orphan_start"><bpmn:outgoing>fc</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="split" />
+    <bpmn:sequenceFlow id="fa" sourceRef="split" targetRef="a" />
+    <bpmn:sequenceFlow id="fb" sourceRef="split" targetRef="b_end" />
+    <bpmn:sequenceFlow id="fa2" sourceRef="a" targetRef="join" />
+    <bpmn:sequenceFlow id="fc" sourceRef="orphan_start" targetRef="join" />
+    <bpmn:sequenceFlow id="fj" sourceRef="join" targetRef="never" />
+    <bpmn:sequenceFlow id="fe" sourceRef="never" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+@pytest.fixture(scope="module")
+def bundles():
+    return catalog.build_bundles(catalog.read_diagram_set(DATA))
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine(script_time_limit=0.5)
+
+
+def scripted_bundle(script: str):
+    files = {"scripted.bpmn": SCRIPT_PROCESS.replace("{script}", script).encode()}
+    return catalog.build_bundles(catalog.DiagramSet("scripted", files))["scripted"]
+
+
+def only_task(run):
+    [task] = run.ready_tasks()
+    return task
+
+
+class TestStartingAndWorkingACase:
+    def test_a_new_case_waits_at_its_first_human_task_with_lane_form_and_instructions(self, engine, bundles):
+        run = engine.start(bundles["review_loop"], data={"reviews": 0, "discharged": False}, now=T0)
+        task = only_task(run)
+        assert (task.element_id, task.title, task.lane) == ("review", "Continued-stay review", "case_manager")
+        assert task.form_ref == "review.schema.json"
+        assert task.instructions == "Review the stay against criteria."
+        assert task.properties["dueIn"] == "P1D"
+        assert not run.completed
+
+    def test_completing_the_task_runs_scripts_and_gateways_to_the_next_wait(self, engine, bundles):
+        run = engine.start(bundles["review_loop"], data={"reviews": 0, "discharged": False}, now=T0)
+        run.complete_task(only_task(run).task_ref, {"note": 1}, now=T0)
+        assert run.data()["reviews"] == 1
+        run.complete_task(only_task(run).task_ref, {"discharged": True}, now=T0)
+        assert run.completed and run.ready_tasks() == []
+
+    def test_completing_a_task_that_is_not_ready_is_refused(self, engine, bundles):
+        run = engine.start(bundles["review_loop"], data={"reviews": 0, "discharged": False}, now=T0)
+        ref = only_task(run).task_ref
+        run.complete_task(ref, {}, now=T0)
+        with pytest.raises(NotFound, match="not open in this case"):
+            run.complete_task(ref, {}, now=T0)
+        with pytest.raises(NotFound):
+            run.complete_task("not-a-task-id", {}, now=T0)
+
+    def test_completing_a_task_that_is_not_a_human_task_is_refused(self, engine, bundles):
+        run = engine.start(bundles["payer_wait"], data={}, now=T0)
+        run.complete_task(only_task(run).task_ref, {}, now=T0)
+        [timer] = run.waiting_timers()
+        with pytest.raises(Conflict, match="not a human task"):
+            run.complete_task(timer.task_ref, {}, now=T0)
+
+
+class TestSerialisation:
+    def test_a_case_continues_after_a_round_trip_through_json(self, engine, bundles):
+        run = engine.start(bundles["review_loop"], data={"reviews": 0, "discharged": False}, now=T0)
+        run.complete_task(only_task(run).task_ref, {"note": 7}, now=T0)
+        state = run.serialize()
+        restored = engine.resume(bundles["review_loop"], state)
+        assert restored.data() == run.data()
+        assert only_task(restored) == only_task(run)
+
+    def test_the_state_carries_both_serializer_versions_and_no_diagram(self, engine, bundles):
+        run = engine.start(bundles["review_loop"], data={"reviews": 0, "discharged": False}, now=T0)
+        stored = json.loads(run.serialize())
+        assert stored["serializer_version"] == engine.serializer.spiff_version
+        assert stored["casework_format"] == 1
+        assert stored["spec"] == "review_loop"
+        assert "subprocess_specs" not in stored
+
+    def test_state_of_another_process_is_refused(self, engine, bundles):
+        run = engine.start(bundles["review_loop"], data={"reviews": 0, "discharged": False}, now=T0)
+        with pytest.raises(Exception, match="belongs to process 'review_loop'"):
+            engine.resume(bundles["payer_wait"], run.serialize())
+
+
+class TestTimersFollowTheInjectedClock:
+    def test_a_timer_never_fires_early_and_fires_once_when_due(self, engine, bundles):
+        run = engine.start(bundles["payer_wait"], data={}, now=T0)
+        run.complete_task(only_task(run).task_ref, {}, now=T0)
+        [timer] = run.waiting_timers()
+        assert timer.due_at == T0 + timedelta(hours=24)
+        assert run.fire_due_timers(now=T0 + timedelta(hours=23, minutes=59)) == []
+        assert run.waiting_timers() == [timer]
+        fired = run.fire_due_timers(now=T0 + timedelta(hours=24))
+        assert [t.element_id for t in fired] == ["wait_a_day"]
+        assert run.waiting_timers() == []
+        assert run.fire_due_timers(now=T0 + timedelta(days=5)) == []
+
+    def test_a_two_month_wait_runs_in_milliseconds(self, engine, bundles):
+        run = engine.start(bundles["payer_wait"], data={}, now=T0)
+        run.complete_task(only_task(run).task_ref, {}, now=T0)
+        fired = run.fire_due_timers(now=T0 + timedelta(days=60))
+        assert len(fired) == 1 and [m.name for m in run.waiting_messages()] == ["payer_decision"]
+
+
+class TestMessages:
+    def test_a_waiting_case_receives_its_message_and_moves_on(self, engine, bundles):
+        run = engine.start(bundles["payer_wait"], data={}, now=T0)
+        run.complete_task(only_task(run).task_ref, {}, now=T0)
+        run.fire_due_timers(now=T0 + timedelta(days=1))
+        run.deliver_message("payer_decision", {"approved": True, "auth_number": "A-1"}, now=T0 + timedelta(days=2))
+        assert only_task(run).element_id == "follow_up"
+        assert run.data()["payer_decision"] == {"approved": True, "auth_number": "A-1"}
+
+    def test_a_message_the_case_is_not_waiting_for_is_refused(self, engine, bundles):
+        run = engine.start(bundles["payer_wait"], data={}, now=T0)
+        with pytest.raises(NotFound, match="not waiting for a message named 'payer_decision'"):
+            run.deliver_message("payer_decision", {}, now=T0)
+
+
+class TestCancel:
+    def test_cancelling_leaves_nothing_ready_or_waiting(self, engine, bundles):
+        run = engine.start(bundles["payer_wait"], data={}, now=T0)
+        run.cancel(now=T0)
+        assert run.ready_tasks() == [] and run.waiting_timers() == []
+
+
+class TestLongCases:
+    def test_a_review_loop_runs_past_the_library_depth_limit_with_flat_state(self, engine, bundles):
+        """SpiffWorkflow's iterators stop at depth 1,000: about 333 cycles of this loop."""
+        bundle = bundles["review_loop"]
+        run = engine.start(bundle, data={"reviews": 0, "discharged": False}, now=T0)
+        state = run.serialize()
+        sizes = []
+        for cycle in range(400):
+            run = engine.resume(bundle, state)
+            run.complete_task(only_task(run).task_ref, {"note": cycle}, now=T0)
+            state = run.serialize()
+            sizes.append(len(state))
+        assert run.data()["reviews"] == 400
+        assert only_task(run).element_id == "review"
+        assert max(sizes[-50:]) <= sizes[0] * 1.1, "state must not grow with the number of cycles"
+        run.complete_task(only_task(run).task_ref, {"discharged": True}, now=T0)
+        assert run.completed
+
+    def test_a_case_left_with_nothing_to_do_is_reported_as_stalled(self, engine):
+        """A parallel join waiting for a branch that already ended: nothing ready, nothing to wait for."""
+        files = {"stuck.bpmn": STUCK_PROCESS.encode()}
+        bundle = catalog.build_bundles(catalog.DiagramSet("stuck", files))["stuck"]
+        run = engine.start(bundle, data={}, now=T0)
+        with pytest.raises(StalledCase, match="nothing to wait for") as stalled:
+            run.complete_task(only_task(run).task_ref, {}, now=T0)
+        assert stalled.value.kind == "stalled"
+
+
+class TestScriptFailuresBecomeEngineFailures:
+    @pytest.mark.parametrize("script", [
+        "import os",
+        "data = open('/etc/passwd').read()",
+        "x = ().__class__",
+        "while True:\n    pass",
+    ], ids=["import", "file", "dunder", "endless-loop"])
+    def test_a_forbidden_or_endless_script_fails_at_its_element(self, engine, script):
+        bundle = scripted_bundle(script)
+        run = engine.start(bundle, data={}, now=T0)
+        started = time.monotonic()
+        with pytest.raises(EngineFailure) as failure:
+            run.complete_task(only_task(run).task_ref, {"entered": "by hand"}, now=T0)
+        assert time.monotonic() - started < 10, "the worker must get control back"
+        assert failure.value.kind == "script"
+        assert failure.value.element_id == "the_script"
+        assert "The script" in failure.value.message
+
+    def test_the_engine_still_works_after_a_failed_script(self, engine):
+        bad = engine.start(scripted_bundle("while True:\n    pass"), data={}, now=T0)
+        with pytest.raises(EngineFailure):
+            bad.complete_task(only_task(bad).task_ref, {}, now=T0)
+        good = engine.start(scripted_bundle("total = 2 + 3"), data={}, now=T0)
+        good.complete_task(only_task(good).task_ref, {}, now=T0)
+        assert good.data()["total"] == 5 and only_task(good).element_id == "after"
+
+
+class TestScriptHelpers:
+    def test_get_value_reads_task_data_or_falls_back_to_a_default(self, engine):
+        bundle = scripted_bundle('interval = get_value("review_interval", "P1D")\nmissing = get_value("nothing_here", 7)')
+        run = engine.start(bundle, data={"review_interval": "PT12H"}, now=T0)
+        run.complete_task(only_task(run).task_ref, {}, now=T0)
+        assert (run.data()["interval"], run.data()["missing"]) == ("PT12H", 7)
+
+    def test_dates_made_by_scripts_survive_serialisation(self, engine):
+        bundle = scripted_bundle("admitted_on = today()\nnext_review = now() + timedelta(days=1)")
+        run = engine.start(bundle, data={}, now=T0)
+        run.complete_task(only_task(run).task_ref, {}, now=T0)
+        restored = engine.resume(bundle, run.serialize())
+        assert restored.data()["admitted_on"] == T0.date()
+        assert restored.data()["next_review"] == T0 + timedelta(days=1)

@@ -1,0 +1,59 @@
+"""Deploy diagram sets as new process versions; list what is deployed."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from . import catalog
+from .errors import Forbidden
+from .model import ProcessVersion, User
+from .services import Services
+
+DEPLOYER_ROLES = ("designer", "admin")
+
+
+def deploy_diagram_set(
+    services: Services,
+    *,
+    diagram_set: catalog.DiagramSet,
+    library: Sequence[catalog.DiagramSet] = (),
+    actor: User | None,
+) -> list[ProcessVersion]:
+    """Validate a diagram set and deploy each of its processes as a new version.
+
+    A process whose files are unchanged since its latest version keeps that version.
+    Nothing is deployed when any problem is found (DiagramError lists them all).
+    """
+    if actor is not None and not any(actor.has_role(role) for role in DEPLOYER_ROLES):
+        raise Forbidden("Only designers can deploy diagrams.")
+    complete_set = catalog.with_dependencies(diagram_set, library)
+    bundles = catalog.build_bundles(complete_set)
+    now = services.clock.now()
+    deployed = []
+    with services.uow() as uow:
+        for process_id, bundle in sorted(bundles.items()):
+            latest = uow.processes.latest(process_id)
+            if latest is not None and latest.content_hash == complete_set.content_hash:
+                deployed.append(latest)
+                continue
+            deployed.append(
+                uow.processes.add(
+                    ProcessVersion(
+                        process_id=process_id,
+                        version=(latest.version + 1) if latest else 1,
+                        content_hash=complete_set.content_hash,
+                        files=dict(complete_set.files),
+                        name=bundle.name,
+                        setting=diagram_set.name,
+                        deployed_by=actor.username if actor else "system",
+                        deployed_at=now,
+                    )
+                )
+            )
+        uow.commit()
+    return deployed
+
+
+def list_process_versions(services: Services, *, process_id: str | None = None) -> list[ProcessVersion]:
+    """Return deployed process versions, newest first within each process."""
+    with services.uow(read_only=True) as uow:
+        return uow.processes.list(process_id=process_id)

@@ -1,0 +1,159 @@
+"""Keep the rows derived from a case's engine state in step with it, in the same transaction.
+
+After every action the inbox (`human_task`), the `timer` table, the message waits
+and the case row itself must say exactly what the engine says. This module computes
+the differences and writes them through the unit of work.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import calendar
+from .engine import CaseRun, ReadyTask
+from .errors import DiagramError
+from .model import (
+    Case,
+    CaseEvent,
+    CaseStatus,
+    HumanTask,
+    MessageWait,
+    TaskStatus,
+    Timer,
+    TimerStatus,
+)
+from .ports import UnitOfWork
+
+AT_RISK_FRACTION = 0.8
+
+
+def json_safe(data: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of case data that any JSON column can hold (dates become ISO text)."""
+    return json.loads(json.dumps(data, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def due_window(ready: ReadyTask, created_at: datetime) -> tuple[datetime | None, datetime | None]:
+    """Return (due_at, at_risk_at) from the task's due rule, or Nones when it has none."""
+    due_in = ready.properties.get("dueIn")
+    if not due_in:
+        return None, None
+    try:
+        if ready.properties.get("calendar", "").lower() == "business":
+            due_at = _business_due(created_at, due_in)
+        else:
+            due_at = calendar.add_duration(created_at, due_in)
+    except ValueError as err:
+        raise DiagramError(f"task '{ready.element_id}': due rule dueIn={due_in!r} is not valid: {err}") from err
+    at_risk_at = created_at + (due_at - created_at) * AT_RISK_FRACTION
+    return due_at, at_risk_at
+
+
+def _business_due(start: datetime, due_in: str) -> datetime:
+    parsed = calendar.parse_duration(due_in)
+    days = int(parsed.pop("days", 0)) + 7 * int(parsed.pop("weeks", 0))
+    if parsed.get("years") or parsed.get("months"):
+        raise ValueError("business-day due rules count days, weeks, hours and minutes only")
+    rest = timedelta(**{k: v for k, v in parsed.items() if k in ("hours", "minutes", "seconds")})
+    return calendar.add_business_days(start, days) + rest
+
+
+def sync_case(
+    uow: UnitOfWork,
+    case: Case,
+    run: CaseRun,
+    *,
+    now: datetime,
+    actor: str,
+    completed_task_ref: str | None = None,
+) -> None:
+    """Write the case's new state and every derived row; append events for what changed."""
+    case.state = run.serialize()
+    case.data = json_safe(run.data())
+    case.updated_at = now
+    finished = run.completed and case.status == CaseStatus.ACTIVE
+    if finished:
+        case.status, case.closed_at = CaseStatus.COMPLETED, now
+    if case.id is None:
+        uow.cases.add(case)
+        record_event(uow, case, now, actor, "case_opened", {
+            "process_id": case.process_id, "process_version_id": case.process_version_id,
+            "subject_name": case.subject_name, "subject_ref": case.subject_ref,
+        })
+    else:
+        uow.cases.save(case)
+    if finished:
+        record_event(uow, case, now, actor, "case_completed", {})
+    _sync_tasks(uow, case, run, now=now, actor=actor, completed_task_ref=completed_task_ref)
+    _sync_timers(uow, case, run, now=now)
+    uow.messages.replace_for_case(
+        case.id,
+        [MessageWait(case.id, m.name, m.task_ref, m.element_id, json_safe(m.correlation)) for m in run.waiting_messages()],
+    )
+
+
+def _sync_tasks(uow, case, run, *, now, actor, completed_task_ref) -> None:
+    ready = {t.task_ref: t for t in run.ready_tasks()}
+    for task in uow.tasks.for_case(case.id, open_only=True):
+        if task.task_ref in ready:
+            ready.pop(task.task_ref)
+            continue
+        if task.task_ref == completed_task_ref:
+            task.status, task.completed_at, task.completed_by = TaskStatus.COMPLETED, now, actor
+        else:
+            task.status = TaskStatus.CANCELLED
+            record_event(uow, case, now, actor, "task_cancelled", {"task_id": task.id, "element_id": task.element_id})
+        uow.tasks.update(task)
+    for ready_task in ready.values():
+        due_at, at_risk_at = due_window(ready_task, now)
+        task = uow.tasks.add(
+            HumanTask(
+                case_id=case.id,
+                task_ref=ready_task.task_ref,
+                element_id=ready_task.element_id,
+                title=ready_task.title,
+                candidate_role=ready_task.lane,
+                status=TaskStatus.OPEN,
+                created_at=now,
+                priority=case.priority,
+                due_at=due_at,
+                at_risk_at=at_risk_at,
+                form_ref=ready_task.form_ref,
+                ui_form_ref=ready_task.ui_form_ref,
+                instructions=ready_task.instructions,
+            )
+        )
+        record_event(uow, case, now, actor, "task_created", {
+            "task_id": task.id, "element_id": task.element_id, "title": task.title,
+            "candidate_role": task.candidate_role, "due_at": due_at.isoformat() if due_at else None,
+        })
+
+
+def _sync_timers(uow, case, run, *, now) -> None:
+    waiting = {t.task_ref: t for t in run.waiting_timers()}
+    for timer in uow.timers.for_case(case.id, pending_only=True):
+        current = waiting.pop(timer.task_ref, None)
+        if current is None:
+            timer.status = TimerStatus.FIRED if timer.due_at <= now else TimerStatus.CANCELLED
+            timer.fired_at = now if timer.status == TimerStatus.FIRED else None
+        elif current.due_at is not None and current.due_at != timer.due_at:
+            timer.due_at, timer.attempts = current.due_at, 0
+        else:
+            continue
+        uow.timers.update(timer)
+    for waiting_timer in waiting.values():
+        if waiting_timer.due_at is not None:
+            uow.timers.add(Timer(case.id, waiting_timer.task_ref, waiting_timer.element_id, waiting_timer.due_at))
+
+
+def record_event(uow: UnitOfWork, case: Case, now: datetime, actor: str, kind: str, payload: dict) -> None:
+    """Append one event to the case's audit trail."""
+    uow.events.append(CaseEvent(case.id, now, actor, kind, payload))

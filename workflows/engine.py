@@ -1,0 +1,300 @@
+"""Facade over SpiffWorkflow: start, step, complete, timers, messages, (de)serialise.
+
+Nothing outside this module touches a `BpmnWorkflow`. Every operation runs at an
+injected time, turns whatever SpiffWorkflow raises into an `EngineFailure` naming the
+element, prunes finished history (see pruning.py) and refuses to leave an active case
+with nothing to do (`StalledCase`).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    TimerEventDefinition,
+)
+from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from .clock import running_at
+from .errors import CaseworkError, Conflict, EngineFailure, NotFound, StalledCase
+from .pruning import prune_history
+from .scripting import make_script_engine
+from .serialization import CaseSerializer
+
+
+@dataclass(frozen=True)
+class ReadyTask:
+    """A user or manual task waiting for a person."""
+
+    task_ref: str
+    element_id: str
+    title: str
+    lane: str | None
+    form_ref: str | None
+    ui_form_ref: str | None
+    instructions: str
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WaitingTimer:
+    task_ref: str
+    element_id: str
+    due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WaitingMessage:
+    task_ref: str
+    element_id: str
+    name: str
+    correlation: dict[str, Any]
+
+
+class Engine:
+    """Runs cases of parsed process bundles (see catalog.ProcessBundle)."""
+
+    def __init__(self, *, script_time_limit: float = 1.0):
+        self.serializer = CaseSerializer()
+        self.script_engine = make_script_engine(time_limit_seconds=script_time_limit)
+
+    def start(self, bundle, *, data: dict[str, Any], now: datetime) -> "CaseRun":
+        """Start a new case of the bundle's process and run it to its first wait."""
+        run = CaseRun(self, bundle, BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=self.script_engine))
+        with run.operation(now, "start"):
+            for task in run.workflow.get_tasks(state=TaskState.READY):
+                task.data.update(data)
+            run.workflow.do_engine_steps()
+        return run
+
+    def resume(self, bundle, state: str) -> "CaseRun":
+        """Load a stored case to act on it."""
+        workflow = self.serializer.loads(state, bundle.spec, bundle.subprocess_specs)
+        workflow.script_engine = self.script_engine
+        return CaseRun(self, bundle, workflow)
+
+
+class CaseRun:
+    """One loaded case: act on it, then read its derived state and serialise it."""
+
+    def __init__(self, engine: Engine, bundle, workflow: BpmnWorkflow):
+        self.engine = engine
+        self.bundle = bundle
+        self.workflow = workflow
+
+    # -- actions -----------------------------------------------------------------
+    def complete_task(self, task_ref: str, data: dict[str, Any], *, now: datetime) -> None:
+        """Complete a ready human task with the submitted data and run on."""
+        task = self._ready_human_task(task_ref)
+        with self.operation(now, "task"):
+            task.data.update(data)
+            task.run()
+            self.workflow.do_engine_steps()
+
+    def fire_due_timers(self, *, now: datetime) -> list[WaitingTimer]:
+        """Fire every timer due at `now` and run on; return the timers that fired."""
+        due = [t for t in self.waiting_timers() if t.due_at is not None and t.due_at <= now]
+        if not due:
+            return []
+        with self.operation(now, "timer"):
+            self.workflow.refresh_timers()
+            self.workflow.do_engine_steps()
+        still_waiting = {(t.task_ref, t.due_at) for t in self.waiting_timers()}
+        return [t for t in due if (t.task_ref, t.due_at) not in still_waiting]
+
+    def deliver_message(self, name: str, payload: dict[str, Any], *, now: datetime) -> None:
+        """Deliver a named message with its payload to this case and run on."""
+        waiting = [(task, ed) for task, ed in self._waiting_definitions(MessageEventDefinition) if ed.name == name]
+        if not waiting:
+            raise NotFound(f"This case is not waiting for a message named '{name}'.")
+        _, definition = waiting[0]
+        with self.operation(now, "message"):
+            correlations = definition.calculate_correlations(
+                self.workflow.script_engine, definition.correlation_properties, payload
+            ) if definition.correlation_properties else {}
+            self.workflow.send_event(BpmnEvent(definition, payload, correlations))
+            self.workflow.do_engine_steps()
+
+    def cancel(self, *, now: datetime) -> None:
+        """Cancel the case: every unfinished task is cancelled."""
+        with self.operation(now, "cancel", check_stall=False):
+            self.workflow.cancel()
+
+    # -- derived state -----------------------------------------------------------
+    @property
+    def completed(self) -> bool:
+        """Whether every task has finished.
+
+        Not `BpmnWorkflow.is_completed()`: it walks the tree with a depth limit and
+        reports a deep, still-running case as completed.
+        """
+        return all(task.has_state(TaskState.FINISHED_MASK) for task in self._all_tasks())
+
+    def ready_tasks(self) -> list[ReadyTask]:
+        """Return the human tasks ready for a person."""
+        return [
+            _ready_task(task)
+            for task in self._all_tasks()
+            if task.state == TaskState.READY and task.task_spec.manual
+        ]
+
+    def waiting_timers(self) -> list[WaitingTimer]:
+        return [
+            WaitingTimer(str(task.id), task.task_spec.bpmn_id or task.task_spec.name, _timer_due_at(task, ed))
+            for task, ed in self._waiting_definitions(TimerEventDefinition)
+        ]
+
+    def waiting_messages(self) -> list[WaitingMessage]:
+        correlation = _flatten(self.workflow.correlations)
+        return [
+            WaitingMessage(str(task.id), task.task_spec.bpmn_id or task.task_spec.name, ed.name, correlation)
+            for task, ed in self._waiting_definitions(MessageEventDefinition)
+        ]
+
+    def data(self) -> dict[str, Any]:
+        """Return the case's current data: process data overlaid with every open task's data."""
+        merged = dict(self.workflow.data)
+        for task in self._all_tasks():
+            if task.has_state(TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+                merged.update(task.data)
+        merged.pop("data_objects", None)
+        return merged
+
+    def task_data(self, task_ref: str) -> dict[str, Any]:
+        return dict(self._task(task_ref).data)
+
+    def serialize(self) -> str:
+        return self.engine.serializer.dumps(self.workflow)
+
+    # -- internals ---------------------------------------------------------------
+    @contextmanager
+    def operation(self, now: datetime, kind: str, *, check_stall: bool = True) -> Iterator[None]:
+        """Run engine work at `now`; translate failures; prune; refuse a stall."""
+        with running_at(now):
+            try:
+                yield
+            except CaseworkError:
+                raise
+            except Exception as err:
+                raise _engine_failure(err, kind) from err
+        prune_history(self.workflow)
+        if check_stall:
+            self._refuse_stall()
+
+    def _refuse_stall(self) -> None:
+        if self.completed or self.workflow.event_manager.tasks:
+            return
+        if any(task.state == TaskState.READY and task.task_spec.manual for task in self._all_tasks()):
+            return
+        raise StalledCase(
+            "The case is active but has no ready task and nothing to wait for: "
+            "the diagram would leave it stuck here.",
+            kind="stalled",
+        )
+
+    def _all_tasks(self) -> Iterator:
+        yield from self.workflow.tasks.values()
+        for subprocess in self.workflow.subprocesses.values():
+            yield from subprocess.tasks.values()
+
+    def _task(self, task_ref: str):
+        try:
+            task = self.workflow.get_task_from_id(UUID(task_ref))
+        except (ValueError, WorkflowException):
+            task = None
+        if task is None:
+            raise NotFound(f"Task {task_ref} is not open in this case (it has finished, or never belonged to it).")
+        return task
+
+    def _ready_human_task(self, task_ref: str):
+        task = self._task(task_ref)
+        if not task.task_spec.manual:
+            raise Conflict(f"Task '{task.task_spec.bpmn_name or task.task_spec.name}' is not a human task.")
+        if task.state != TaskState.READY:
+            raise Conflict(
+                f"Task '{task.task_spec.bpmn_name or task.task_spec.name}' is {TaskState.get_name(task.state).lower()}, not ready."
+            )
+        return task
+
+    def _waiting_definitions(self, kind) -> list[tuple[Any, Any]]:
+        found = []
+        for task in self.workflow.event_manager.tasks.values():
+            definition = task.task_spec.event_definition
+            inner = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
+            found.extend((task, ed) for ed in inner if isinstance(ed, kind))
+        return found
+
+
+def _ready_task(task) -> ReadyTask:
+    spec = task.task_spec
+    extensions = getattr(spec, "extensions", None) or {}
+    properties = dict(extensions.get("properties") or {})
+    instructions = extensions.get("instructionsForEndUser") or spec.documentation or ""
+    return ReadyTask(
+        task_ref=str(task.id),
+        element_id=spec.bpmn_id or spec.name,
+        title=spec.bpmn_name or spec.bpmn_id or spec.name,
+        lane=spec.lane,
+        form_ref=properties.get("formJsonSchemaFilename"),
+        ui_form_ref=properties.get("formUiSchemaFilename"),
+        instructions=instructions,
+        properties=properties,
+    )
+
+
+def _timer_due_at(task, definition) -> datetime | None:
+    value = task._get_internal_data("event_value")
+    if value is None:
+        return None
+    try:
+        if isinstance(definition, CycleTimerEventDefinition):
+            return TimerEventDefinition.get_datetime(value["next"]) if value.get("cycles") != 0 else None
+        parsed = TimerEventDefinition.parse_time_or_duration(value) if isinstance(value, str) else None
+        return parsed if isinstance(parsed, datetime) else None
+    except Exception:
+        return None
+
+
+def _flatten(correlations: dict) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for values in correlations.values():
+        if isinstance(values, dict):
+            flat.update(values)
+    return flat
+
+
+def _engine_failure(err: Exception, kind: str) -> EngineFailure:
+    """Describe a SpiffWorkflow failure in plain words, naming the element."""
+    task = getattr(err, "task", None)
+    spec = task.task_spec if task is not None else getattr(err, "task_spec", None)
+    element_id = getattr(spec, "bpmn_id", None) or getattr(spec, "name", None)
+    element_name = getattr(spec, "bpmn_name", None) or element_id
+    spec_type = type(spec).__name__ if spec is not None else ""
+    if "BusinessRule" in spec_type:
+        kind = "decision"
+    elif "Script" in spec_type:
+        kind = "script"
+    cause = err.__context__ if isinstance(err, WorkflowException) and err.__context__ is not None else None
+    detail = str(err)
+    if cause is not None and str(cause) and str(cause) not in detail:
+        detail = f"{detail}: {type(cause).__name__}: {cause}"
+    where = f"'{element_name}' ({element_id})" if element_id and element_name != element_id else f"'{element_id}'"
+    message = f"{kind.capitalize()} failed at {where}: {detail}" if element_id else f"{kind.capitalize()} failed: {detail}"
+    return EngineFailure(
+        message,
+        kind=kind,
+        element_id=element_id,
+        task_ref=str(task.id) if task is not None else None,
+        line=getattr(err, "line_number", None) or None,
+        details={"error_type": type(cause or err).__name__},
+    )

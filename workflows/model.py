@@ -1,0 +1,163 @@
+"""Plain records of the domain: no framework, no behaviour beyond small helpers."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class CaseStatus(StrEnum):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    SUSPENDED = "suspended"
+    ERROR = "error"
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class TimerStatus(StrEnum):
+    PENDING = "pending"
+    FIRED = "fired"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+OPEN_TASK_STATUSES = (TaskStatus.OPEN, TaskStatus.CLAIMED)
+
+
+@dataclass
+class ProcessVersion:
+    """One deployment of a diagram set: the exact files, so a case can always be reloaded."""
+
+    process_id: str
+    version: int
+    content_hash: str
+    files: dict[str, bytes]
+    name: str
+    setting: str
+    deployed_by: str
+    deployed_at: datetime
+    id: int | None = None
+
+
+@dataclass
+class Case:
+    process_version_id: int
+    process_id: str
+    state: str
+    status: CaseStatus
+    opened_at: datetime
+    opened_by: str
+    subject_name: str = ""
+    subject_ref: str = ""
+    setting: str = ""
+    priority: int = 3
+    data: dict[str, Any] = field(default_factory=dict)
+    closed_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 1
+    id: int | None = None
+
+
+@dataclass
+class HumanTask:
+    """A READY user or manual task as the inbox shows it."""
+
+    case_id: int
+    task_ref: str
+    element_id: str
+    title: str
+    candidate_role: str | None
+    status: TaskStatus
+    created_at: datetime
+    priority: int = 3
+    assignee: str | None = None
+    due_at: datetime | None = None
+    at_risk_at: datetime | None = None
+    form_ref: str | None = None
+    ui_form_ref: str | None = None
+    instructions: str = ""
+    completed_at: datetime | None = None
+    completed_by: str | None = None
+    id: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_TASK_STATUSES
+
+
+@dataclass
+class Timer:
+    case_id: int
+    task_ref: str
+    element_id: str
+    due_at: datetime
+    status: TimerStatus = TimerStatus.PENDING
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    fired_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass
+class MessageWait:
+    """A case waiting for a named message, with the correlation values it expects."""
+
+    case_id: int
+    name: str
+    task_ref: str
+    element_id: str
+    correlation: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass
+class CaseEvent:
+    case_id: int
+    at: datetime
+    actor: str
+    kind: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass
+class Incident:
+    case_id: int
+    kind: str
+    message: str
+    created_at: datetime
+    element_id: str | None = None
+    task_ref: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    status: IncidentStatus = IncidentStatus.OPEN
+    resolution: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    id: int | None = None
+
+
+@dataclass
+class User:
+    username: str
+    roles: list[str]
+    display_name: str = ""
+    token_hash: str | None = None
+    active: bool = True
+    id: int | None = None
+
+    def has_role(self, role: str | None) -> bool:
+        return role is not None and role in self.roles
