@@ -7,18 +7,17 @@ raises on these files, only DiagramError may come out of the catalog.
 """
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
-from pathlib import Path
 
 import pytest
+
+from tests.corpus import conformance_dir
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 
 from workflows import catalog
 from workflows.errors import DiagramError
 
-CORPUS = Path(os.environ.get("CASEWORK_CONFORMANCE_DIR", Path(__file__).resolve().parents[2] / ".." / "shared"
-                             / "conformance")).resolve()
+CORPUS = conformance_dir()
 if not CORPUS.is_dir():
     pytest.skip(f"conformance corpus not found at {CORPUS}", allow_module_level=True)
 

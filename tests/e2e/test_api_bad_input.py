@@ -1,16 +1,14 @@
 """Bad input of every kind gets a clear JSON error and changes nothing."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
+from tests.corpus import conformance_dir
 from tests.e2e.conftest import ENGINE_DATA, diagram_files
-from tests.e2e.test_api_cases import ADMISSION_NOT_MET, deploy_acute, open_task, start_case
+from tests.e2e.test_api_cases import deploy_acute, open_task, start_case
 from tests.unit.test_engine import SCRIPT_PROCESS
 
-CONFORMANCE = Path(os.environ.get("CASEWORK_CONFORMANCE_DIR", Path(__file__).resolve().parents[3] / "shared" / "conformance"))
+CONFORMANCE = conformance_dir()
 
 GOOD_PROCESS = SCRIPT_PROCESS.replace("{script}", "x = 1")
 

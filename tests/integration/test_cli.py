@@ -1,0 +1,62 @@
+"""The `casework` command against a real database."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from service import create_app
+from service.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def run_cli(database_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("CASEWORK_DATABASE_URL", database_url)
+    monkeypatch.setenv("CASEWORK_SECRET_KEY", "test")
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args):
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return run
+
+
+def test_db_upgrade_reports_an_up_to_date_database(run_cli):
+    result = run_cli("db", "upgrade")
+    assert result.exit_code == 0 and "up to date" in result.output
+
+
+def test_validate_accepts_the_bundled_diagrams(run_cli):
+    result = run_cli("validate", str(REPO / "bpmn"))
+    assert result.exit_code == 0, result.output
+    assert "acute_hospital: ok" in result.output
+
+
+def test_validate_names_the_file_element_and_problem_and_exits_1(run_cli, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    text = (REPO / "tests" / "data" / "engine" / "payer_wait.bpmn").read_text().replace('"PT24H"', "PT24H")
+    (broken / "wait.bpmn").write_text(text)
+    result = run_cli("validate", str(broken))
+    assert result.exit_code == 1
+    assert "wait.bpmn" in result.output and "wait_a_day" in result.output
+    assert "timer duration 'PT24H' must be quoted" in result.output
+
+
+def test_deploy_then_user_add_gives_a_working_token(run_cli, database_url):
+    deployed = run_cli("deploy", str(REPO / "bpmn" / "acute_hospital"))
+    assert deployed.exit_code == 0 and "acute_utilization_review v1" in deployed.output
+    added = run_cli("user", "add", "nina", "--role", "case_manager", "--role", "social_worker")
+    assert added.exit_code == 0, added.output
+    token = added.output.strip().splitlines()[-1]
+    app = create_app({"DATABASE_URL": database_url, "SCHEDULER_ENABLED": False})
+    me = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json
+    assert me == {"username": "nina", "display_name": "nina", "roles": ["case_manager", "social_worker"]}
+
+
+def test_user_add_refuses_an_unknown_role_with_a_clear_message(run_cli):
+    result = run_cli("user", "add", "nina", "--role", "wizard")
+    assert result.exit_code != 0
+    assert "Unknown role(s) ['wizard']" in result.output
