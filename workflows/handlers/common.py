@@ -1,0 +1,57 @@
+"""What the use cases share: loading what they act on, auditing, and recording incidents."""
+from __future__ import annotations
+
+from ..errors import Conflict, EngineFailure, NotFound
+from ..model import Case, CaseEvent, CaseStatus, HumanTask, Incident, User
+from ..ports import UnitOfWork
+from ..services import Services
+
+SUPERVISOR_ROLES = ("supervisor", "admin")
+SCHEDULER = "scheduler"
+
+
+def is_supervisor(user: User) -> bool:
+    return any(user.has_role(role) for role in SUPERVISOR_ROLES)
+
+
+def open_task(uow: UnitOfWork, task_id: int) -> HumanTask:
+    task = uow.tasks.get(task_id)
+    if task is None:
+        raise NotFound(f"Task {task_id} does not exist.")
+    if not task.is_open:
+        by = f" by {task.completed_by}" if task.completed_by else ""
+        raise Conflict(f"Task {task_id} is already {task.status.value}{by}.")
+    return task
+
+
+def active_case(uow: UnitOfWork, case_id: int) -> Case:
+    case = uow.cases.get(case_id)
+    if case is None:
+        raise NotFound(f"Case {case_id} does not exist.")
+    if case.status != CaseStatus.ACTIVE:
+        raise Conflict(f"Case {case_id} is {case.status.value}; only active cases can be worked.")
+    return case
+
+
+def task_event(uow: UnitOfWork, task: HumanTask, now, actor: User, kind: str, *, data: dict | None = None) -> None:
+    payload = {"task_id": task.id, "element_id": task.element_id, "title": task.title}
+    if data is not None:
+        payload["data"] = data
+    uow.events.append(CaseEvent(task.case_id, now, actor.username, kind, payload))
+
+
+def record_incident(services: Services, case_id: int | None, failure: EngineFailure, *, actor: str, data: dict) -> None:
+    """Record an engine failure on its case in a transaction of its own."""
+    if case_id is None:
+        return
+    now = services.clock.now()
+    with services.uow() as uow:
+        incident = uow.incidents.add(Incident(
+            case_id=case_id, kind=failure.kind, message=failure.message, created_at=now,
+            element_id=failure.element_id, task_ref=failure.task_ref, data=data,
+        ))
+        uow.events.append(CaseEvent(case_id, now, actor, "incident_raised", {
+            "incident_id": incident.id, "kind": failure.kind, "element_id": failure.element_id, "message": failure.message,
+        }))
+        uow.commit()
+    failure.details["incident_id"] = incident.id
