@@ -12,9 +12,15 @@ from workflows.errors import CaseworkError, DiagramError
 
 
 def _app(**config):
+    from sqlalchemy.exc import OperationalError
+
     from . import create_app
 
-    return create_app(config or None)
+    try:
+        return create_app(config or None)
+    except OperationalError as err:
+        reason = str(getattr(err, "orig", err)).strip().splitlines()[0]
+        raise click.ClickException(f"Cannot reach the database: {reason}. Check CASEWORK_DATABASE_URL.") from err
 
 
 def _services(app):

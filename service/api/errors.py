@@ -5,6 +5,7 @@ import logging
 
 from flask import jsonify
 from marshmallow import ValidationError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from workflows.errors import (
@@ -69,6 +70,14 @@ def invalid_request(err: ValidationError):
 @bp.errorhandler(HTTPException)
 def http_error(err: HTTPException):
     return error_response(err.code or 500, err.description or err.name)
+
+
+@bp.errorhandler(OperationalError)
+def database_unavailable(err: OperationalError):
+    log.error("Database unavailable (%s)", type(getattr(err, "orig", err)).__name__)
+    response = error_response(503, "The database is unavailable right now; nothing was changed. Try again shortly.")
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 @bp.errorhandler(Exception)

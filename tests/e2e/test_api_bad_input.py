@@ -172,3 +172,20 @@ class TestMessagesAndTimers:
         kinds = [(e["kind"], e["actor"]) for e in detail["events"]]
         assert ("timer_fired", "scheduler") in kinds and ("message_received", "sue") in kinds
         assert detail["data"]["payer_decision"] == {"approved": True}
+
+
+class TestStoppedDatabase:
+    def test_a_request_while_the_database_is_down_gets_a_503_and_changes_nothing(self, app, as_user):
+        from service.persistence import UnitOfWorkFactory, make_engine
+
+        services = app.extensions["casework"]
+        working = services.uow
+        services.uow = UnitOfWorkFactory(make_engine("postgresql+psycopg://127.0.0.1:5999/stopped"))
+        try:
+            carla = as_user("carla")
+            response = carla.client.get("/api/v1/tasks", headers=carla.headers)
+        finally:
+            services.uow = working
+        assert response.status_code == 503
+        assert response.json["error"]["message"].startswith("The database is unavailable")
+        assert as_user("carla").get("/tasks").status_code == 200

@@ -60,3 +60,12 @@ def test_user_add_refuses_an_unknown_role_with_a_clear_message(run_cli):
     result = run_cli("user", "add", "nina", "--role", "wizard")
     assert result.exit_code != 0
     assert "Unknown role(s) ['wizard']" in result.output
+
+
+def test_an_unreachable_database_is_named_instead_of_a_traceback(monkeypatch, tmp_path):
+    monkeypatch.setenv("CASEWORK_DATABASE_URL", "postgresql+psycopg://127.0.0.1:5999/nowhere")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 1
+    assert "Cannot reach the database" in result.output and "5999" in result.output
+    assert "Traceback" not in result.output
