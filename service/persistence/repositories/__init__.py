@@ -1,0 +1,19 @@
+"""The ports of `workflows.ports`, implemented with SQLAlchemy Core on one connection.
+
+Repositories never commit: the unit of work that owns the connection does.
+"""
+from .cases import SqlCaseEventRepository, SqlCaseRepository, SqlIncidentRepository
+from .catalog import SqlProcessVersionRepository
+from .tasks import SqlMessageWaitRepository, SqlTaskRepository, SqlTimerRepository
+from .users import SqlUserRepository
+
+__all__ = [
+    "SqlCaseEventRepository",
+    "SqlCaseRepository",
+    "SqlIncidentRepository",
+    "SqlMessageWaitRepository",
+    "SqlProcessVersionRepository",
+    "SqlTaskRepository",
+    "SqlTimerRepository",
+    "SqlUserRepository",
+]

@@ -1,0 +1,46 @@
+"""What every repository shares: record fields as column values, rows as records.
+
+Columns are named as the dataclass fields, so a row maps onto its record directly.
+"""
+from __future__ import annotations
+
+from dataclasses import fields
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Connection, Table, insert, update
+
+from workflows.errors import NotFound
+
+
+def _values(record: Any, *, without: tuple[str, ...] = ("id",)) -> dict[str, Any]:
+    """Return the record's stored fields as column values, enums as their plain values."""
+    values = {}
+    for item in fields(record):
+        if item.name not in without:
+            value = getattr(record, item.name)
+            values[item.name] = value.value if isinstance(value, Enum) else value
+    return values
+
+
+def _from_row(model: type, row, *, status: type[Enum] | None = None, **extra: Any):
+    values = row._asdict() | extra
+    if status is not None:
+        values["status"] = status(values["status"])
+    return model(**values)
+
+
+def _update(connection: Connection, table: Table, record: Any, what: str, *, without=("id",)) -> None:
+    statement = update(table).where(table.c.id == record.id).values(_values(record, without=without))
+    if connection.execute(statement).rowcount != 1:
+        raise NotFound(f"{what} {record.id} does not exist.")
+
+
+class _Repository:
+    """Works on the unit of work's connection, inside its transaction."""
+
+    def __init__(self, connection: Connection):
+        self._connection = connection
+
+    def _insert(self, table: Table, values: dict[str, Any]) -> int:
+        return self._connection.execute(insert(table), values).inserted_primary_key[0]

@@ -1,0 +1,86 @@
+"""Cases, their audit trail, and the incidents recorded against them."""
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from workflows.errors import StaleCase
+from workflows.model import Case, CaseEvent, CaseStatus, Incident, IncidentStatus
+
+from .. import tables as t
+from .base import _from_row, _Repository, _update, _values
+
+
+def _case(row) -> Case:
+    return _from_row(Case, row, status=CaseStatus)
+
+
+class SqlCaseRepository(_Repository):
+    """Cases, written with an optimistic version check so no update is ever lost."""
+
+    def add(self, case: Case) -> Case:
+        case.id = self._insert(t.case_record, _values(case))
+        return case
+
+    def get(self, case_id: int) -> Case | None:
+        row = self._connection.execute(select(t.case_record).where(t.case_record.c.id == case_id)).first()
+        return _case(row) if row else None
+
+    def save(self, case: Case) -> None:
+        """Write the case if its stored version is still `case.version`, and bump the version."""
+        expected = case.version
+        result = self._connection.execute(
+            update(t.case_record)
+            .where(t.case_record.c.id == case.id, t.case_record.c.version == expected)
+            .values(**_values(case, without=("id", "version")), version=expected + 1)
+        )
+        if result.rowcount != 1:
+            raise StaleCase(f"Case {case.id} was changed by someone else; reload it and try again.")
+        case.version = expected + 1
+
+    def list(
+        self, *, status: str | None = None, process_id: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Case]:
+        statement = select(t.case_record)
+        if status is not None:
+            statement = statement.where(t.case_record.c.status == str(status))
+        if process_id is not None:
+            statement = statement.where(t.case_record.c.process_id == process_id)
+        statement = statement.order_by(t.case_record.c.opened_at.desc(), t.case_record.c.id.desc())
+        return [_case(row) for row in self._connection.execute(statement.limit(limit).offset(offset))]
+
+
+class SqlCaseEventRepository(_Repository):
+    """The audit trail. Append-only on purpose: there is no way here to change or remove an event."""
+
+    def append(self, event: CaseEvent) -> CaseEvent:
+        event.id = self._insert(t.case_event, _values(event))
+        return event
+
+    def for_case(self, case_id: int) -> list[CaseEvent]:
+        statement = select(t.case_event).where(t.case_event.c.case_id == case_id).order_by(t.case_event.c.id)
+        return [_from_row(CaseEvent, row) for row in self._connection.execute(statement)]
+
+
+def _incident(row) -> Incident:
+    return _from_row(Incident, row, status=IncidentStatus)
+
+
+class SqlIncidentRepository(_Repository):
+    """Failures recorded against a case, and how they were resolved."""
+
+    def add(self, incident: Incident) -> Incident:
+        incident.id = self._insert(t.incident, _values(incident))
+        return incident
+
+    def get(self, incident_id: int) -> Incident | None:
+        row = self._connection.execute(select(t.incident).where(t.incident.c.id == incident_id)).first()
+        return _incident(row) if row else None
+
+    def update(self, incident: Incident) -> None:
+        _update(self._connection, t.incident, incident, "Incident")
+
+    def for_case(self, case_id: int, *, open_only: bool = True) -> list[Incident]:
+        statement = select(t.incident).where(t.incident.c.case_id == case_id)
+        if open_only:
+            statement = statement.where(t.incident.c.status == IncidentStatus.OPEN.value)
+        return [_incident(row) for row in self._connection.execute(statement.order_by(t.incident.c.id))]

@@ -1,0 +1,121 @@
+"""What a case waits on: human tasks, timers and named messages."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Select, delete, func, select
+
+from workflows.model import OPEN_TASK_STATUSES, HumanTask, MessageWait, TaskStatus, Timer, TimerStatus
+from workflows.ports import TaskQuery
+
+from .. import tables as t
+from .base import _from_row, _Repository, _update, _values
+
+
+def _task(row) -> HumanTask:
+    return _from_row(HumanTask, row, status=TaskStatus)
+
+
+class SqlTaskRepository(_Repository):
+    """The inbox: one row per READY human task."""
+
+    def add(self, task: HumanTask) -> HumanTask:
+        task.id = self._insert(t.human_task, _values(task))
+        return task
+
+    def get(self, task_id: int) -> HumanTask | None:
+        row = self._connection.execute(select(t.human_task).where(t.human_task.c.id == task_id)).first()
+        return _task(row) if row else None
+
+    def update(self, task: HumanTask) -> None:
+        _update(self._connection, t.human_task, task, "Task")
+
+    def for_case(self, case_id: int, *, open_only: bool = True) -> list[HumanTask]:
+        statement = select(t.human_task).where(t.human_task.c.case_id == case_id)
+        if open_only:
+            statement = statement.where(t.human_task.c.status.in_([s.value for s in OPEN_TASK_STATUSES]))
+        statement = statement.order_by(t.human_task.c.created_at, t.human_task.c.id)
+        return [_task(row) for row in self._connection.execute(statement)]
+
+    def query(self, query: TaskQuery) -> list[HumanTask]:
+        """List the tasks the query selects, soonest due first (undated last), then oldest."""
+        statement = self._filtered(select(t.human_task), query).order_by(
+            t.human_task.c.due_at.asc().nulls_last(), t.human_task.c.created_at, t.human_task.c.id
+        )
+        return [_task(row) for row in self._connection.execute(statement.limit(query.limit).offset(query.offset))]
+
+    def count(self, query: TaskQuery) -> int:
+        """Count every task the query selects, ignoring its limit and offset."""
+        statement = self._filtered(select(func.count()).select_from(t.human_task), query)
+        return self._connection.execute(statement).scalar_one()
+
+    @staticmethod
+    def _filtered(statement: Select, query: TaskQuery) -> Select:
+        columns = t.human_task.c
+        if query.case_id is not None:
+            statement = statement.where(columns.case_id == query.case_id)
+        if query.candidate_roles is not None:
+            statement = statement.where(columns.candidate_role.in_(list(query.candidate_roles)))
+        if query.assignee is not None:
+            statement = statement.where(columns.assignee == query.assignee)
+        if query.statuses is not None:
+            statement = statement.where(columns.status.in_([TaskStatus(s).value for s in query.statuses]))
+        if query.unassigned_only:
+            statement = statement.where(columns.assignee.is_(None))
+        return statement
+
+
+def _timer(row) -> Timer:
+    return _from_row(Timer, row, status=TimerStatus)
+
+
+class SqlTimerRepository(_Repository):
+    """Waiting timer events; the database, not the scheduler, is the source of truth."""
+
+    def add(self, timer: Timer) -> Timer:
+        timer.id = self._insert(t.timer, _values(timer))
+        return timer
+
+    def update(self, timer: Timer) -> None:
+        _update(self._connection, t.timer, timer, "Timer")
+
+    def for_case(self, case_id: int, *, pending_only: bool = True) -> list[Timer]:
+        statement = select(t.timer).where(t.timer.c.case_id == case_id)
+        if pending_only:
+            statement = statement.where(t.timer.c.status == TimerStatus.PENDING.value)
+        statement = statement.order_by(t.timer.c.due_at, t.timer.c.id)
+        return [_timer(row) for row in self._connection.execute(statement)]
+
+    def due(self, now: datetime, *, limit: int = 100) -> list[Timer]:
+        """Pending timers whose due time has come, oldest first."""
+        return [_timer(row) for row in self._connection.execute(self._due(now, limit=limit))]
+
+    @staticmethod
+    def _due(now: datetime, *, limit: int) -> Select:
+        # The one definition of "due"; claiming with leases builds on it, adding
+        # FOR UPDATE SKIP LOCKED on PostgreSQL.
+        return (
+            select(t.timer)
+            .where(t.timer.c.status == TimerStatus.PENDING.value, t.timer.c.due_at <= now)
+            .order_by(t.timer.c.due_at, t.timer.c.id)
+            .limit(limit)
+        )
+
+
+class SqlMessageWaitRepository(_Repository):
+    """Which cases wait for which named messages."""
+
+    def replace_for_case(self, case_id: int, waits: list[MessageWait]) -> None:
+        self._connection.execute(delete(t.message_wait).where(t.message_wait.c.case_id == case_id))
+        for wait in waits:
+            wait.case_id = case_id
+            wait.id = self._insert(t.message_wait, _values(wait))
+
+    def for_case(self, case_id: int) -> list[MessageWait]:
+        statement = select(t.message_wait).where(t.message_wait.c.case_id == case_id).order_by(t.message_wait.c.id)
+        return [_from_row(MessageWait, row) for row in self._connection.execute(statement)]
+
+    def find(self, name: str) -> list[MessageWait]:
+        """Every case waiting for a message of this name (the caller matches correlation)."""
+        statement = select(t.message_wait).where(t.message_wait.c.name == name).order_by(t.message_wait.c.id)
+        return [_from_row(MessageWait, row) for row in self._connection.execute(statement)]

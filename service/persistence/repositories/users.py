@@ -1,0 +1,55 @@
+"""People and API clients, with their roles."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import Select, delete, insert, select
+
+from workflows.model import User
+
+from .. import tables as t
+from .base import _from_row, _Repository, _update, _values
+
+
+class SqlUserRepository(_Repository):
+    """People and API clients, with their roles (returned sorted by name)."""
+
+    def add(self, user: User) -> User:
+        user.id = self._insert(t.app_user, _values(user, without=("id", "roles")))
+        self._write_roles(user)
+        return user
+
+    def get_by_username(self, username: str) -> User | None:
+        found = self._load(select(t.app_user).where(t.app_user.c.username == username))
+        return found[0] if found else None
+
+    def get_by_token_hash(self, token_hash: str) -> User | None:
+        found = self._load(select(t.app_user).where(t.app_user.c.token_hash == token_hash))
+        return found[0] if found else None
+
+    def update(self, user: User) -> None:
+        _update(self._connection, t.app_user, user, "User", without=("id", "roles"))
+        self._connection.execute(delete(t.user_role).where(t.user_role.c.user_id == user.id))
+        self._write_roles(user)
+
+    def list(self) -> list[User]:
+        return self._load(select(t.app_user).order_by(t.app_user.c.username))
+
+    def _write_roles(self, user: User) -> None:
+        user.roles = sorted(set(user.roles))
+        if user.roles:
+            self._connection.execute(insert(t.user_role), [{"user_id": user.id, "role": role} for role in user.roles])
+
+    def _load(self, statement: Select) -> list[User]:
+        rows = self._connection.execute(statement).all()
+        if not rows:
+            return []
+        roles: dict[int, list[str]] = defaultdict(list)
+        role_rows = self._connection.execute(
+            select(t.user_role)
+            .where(t.user_role.c.user_id.in_([row.id for row in rows]))
+            .order_by(t.user_role.c.user_id, t.user_role.c.role)
+        )
+        for role_row in role_rows:
+            roles[role_row.user_id].append(role_row.role)
+        return [_from_row(User, row, roles=roles[row.id]) for row in rows]
