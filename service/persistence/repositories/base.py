@@ -8,7 +8,7 @@ from dataclasses import fields
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, update
+from sqlalchemy import Connection, Table, insert, select, update
 
 from workflows.errors import NotFound
 
@@ -41,6 +41,11 @@ class _Repository:
 
     def __init__(self, connection: Connection):
         self._connection = connection
+
+    def _get(self, table: Table, record_id: int, convert):
+        """Return the record with this id, converted from its row, or None."""
+        row = self._connection.execute(select(table).where(table.c.id == record_id)).first()
+        return convert(row) if row else None
 
     def _insert(self, table: Table, values: dict[str, Any]) -> int:
         return self._connection.execute(insert(table), values).inserted_primary_key[0]

@@ -22,8 +22,7 @@ class SqlCaseRepository(_Repository):
         return case
 
     def get(self, case_id: int) -> Case | None:
-        row = self._connection.execute(select(t.case_record).where(t.case_record.c.id == case_id)).first()
-        return _case(row) if row else None
+        return self._get(t.case_record, case_id, _case)
 
     def save(self, case: Case) -> None:
         """Write the case if its stored version is still `case.version`, and bump the version."""
@@ -73,8 +72,7 @@ class SqlIncidentRepository(_Repository):
         return incident
 
     def get(self, incident_id: int) -> Incident | None:
-        row = self._connection.execute(select(t.incident).where(t.incident.c.id == incident_id)).first()
-        return _incident(row) if row else None
+        return self._get(t.incident, incident_id, _incident)
 
     def update(self, incident: Incident) -> None:
         _update(self._connection, t.incident, incident, "Incident")

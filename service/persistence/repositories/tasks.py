@@ -24,8 +24,7 @@ class SqlTaskRepository(_Repository):
         return task
 
     def get(self, task_id: int) -> HumanTask | None:
-        row = self._connection.execute(select(t.human_task).where(t.human_task.c.id == task_id)).first()
-        return _task(row) if row else None
+        return self._get(t.human_task, task_id, _task)
 
     def update(self, task: HumanTask) -> None:
         _update(self._connection, t.human_task, task, "Task")
