@@ -39,15 +39,16 @@ def _diagram_sets(path: Path) -> list[catalog.DiagramSet]:
     return sets
 
 
-def _library(app) -> list[catalog.DiagramSet]:
-    root = Path(app.config["BPMN_PATH"])
+def _library(bpmn_path: str) -> list[catalog.DiagramSet]:
+    """Return the diagram sets under the configured bpmn/ folder, which called processes come from."""
+    root = Path(bpmn_path)
     return catalog.find_diagram_sets(root) if root.is_dir() else []
 
 
 def deploy_folder(app, path: Path) -> list:
     """Deploy every diagram set under a folder; stop at the first set with problems."""
     deployed = []
-    library = _library(app)
+    library = _library(app.config["BPMN_PATH"])
     for diagram_set in _diagram_sets(path):
         deployed.extend(
             deployment.deploy_diagram_set(_services(app), diagram_set=diagram_set, library=library, actor=None)
@@ -121,10 +122,9 @@ def deploy(path: Path):
 @click.argument("path", type=click.Path(path_type=Path))
 def validate(path: Path):
     """Check the diagram set(s) at PATH without deploying; exit 1 if any problem is found."""
-    library = []
-    bpmn_root = Path(__file__).resolve().parent.parent / "bpmn"
-    if bpmn_root.is_dir():
-        library = catalog.find_diagram_sets(bpmn_root)
+    from .config import from_environment
+
+    library = _library(from_environment()["BPMN_PATH"])
     failed = False
     for diagram_set in _diagram_sets(path):
         problems = catalog.validate(catalog.with_dependencies(diagram_set, library))

@@ -69,3 +69,12 @@ def test_an_unreachable_database_is_named_instead_of_a_traceback(monkeypatch, tm
     assert result.exit_code == 1
     assert "Cannot reach the database" in result.output and "5999" in result.output
     assert "Traceback" not in result.output
+
+
+def test_validate_resolves_called_processes_from_the_configured_bpmn_folder(run_cli, tmp_path, monkeypatch):
+    diagrams = REPO / "tests" / "data" / "diagrams"
+    monkeypatch.setenv("CASEWORK_BPMN_PATH", str(diagrams))
+    assert run_cli("validate", str(diagrams / "referral")).exit_code == 0
+    monkeypatch.setenv("CASEWORK_BPMN_PATH", str(tmp_path / "empty"))
+    refused = run_cli("validate", str(diagrams / "referral"))
+    assert refused.exit_code == 1 and "which no diagram in the set defines" in refused.output
