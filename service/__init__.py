@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from workflows.due_rules import DuePolicy
 from workflows.engine import Engine
 from workflows.services import Services
 
@@ -43,6 +44,8 @@ def create_app(config: dict | None = None) -> Flask:
         uow=UnitOfWorkFactory(engine),
         clock=app.config.get("CLOCK") or SystemClock(),
         engine=Engine(script_time_limit=app.config["SCRIPT_TIME_LIMIT_SECONDS"]),
+        due_policy=DuePolicy.of(zone_name=app.config["TIMEZONE"], holidays=app.config["HOLIDAYS"],
+                                at_risk_fraction=app.config["AT_RISK_FRACTION"]),
     )
 
     from .api import bp as api_bp

@@ -1,4 +1,4 @@
-"""The `casework` command: run, worker, db upgrade, deploy, validate, user add, demo."""
+"""The `casework` command: run, worker, db upgrade, deploy, validate, test-diagrams, user add, demo."""
 from __future__ import annotations
 
 import logging
@@ -60,6 +60,8 @@ def deploy_folder(app, path: Path) -> list:
 def main():
     """Casework: healthcare case management run as BPMN processes."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # SpiffWorkflow logs every task state change at INFO: noise, and a cost on every action.
+    logging.getLogger("spiff").setLevel(logging.WARNING)
 
 
 @main.command()
@@ -90,6 +92,22 @@ def worker():
     from .jobs import run_worker
 
     run_worker(_app())
+
+
+@main.command("test-diagrams")
+@click.argument("path", type=click.Path(path_type=Path), required=False)
+@click.option("--coverage", is_flag=True, help="Also print, per diagram, the flow nodes the tests reached.")
+def test_diagrams(path: Path | None, coverage: bool):
+    """Run the process tests (tests/*.yaml) of the diagram set(s) at PATH (default: the bpmn folder)."""
+    from workflows.process_tests import format_report, run_diagram_tests
+
+    from .config import from_environment
+
+    bpmn_path = from_environment()["BPMN_PATH"]
+    report = run_diagram_tests(_diagram_sets(path or Path(bpmn_path)), _library(bpmn_path))
+    for line in format_report(report, coverage=coverage):
+        click.echo(line)
+    sys.exit(0 if report.passed and report.outcomes else 1)
 
 
 @main.group()

@@ -23,5 +23,8 @@ def from_environment(environ: dict[str, str] | None = None) -> dict:
         "TIMER_POLL_SECONDS": float(env.get("CASEWORK_TIMER_POLL_SECONDS") or 5),
         "BPMN_PATH": env.get("CASEWORK_BPMN_PATH") or str(REPOSITORY_ROOT / "bpmn"),
         "SCRIPT_TIME_LIMIT_SECONDS": float(env.get("CASEWORK_SCRIPT_TIME_LIMIT") or 1.0),
+        "TIMEZONE": env.get("CASEWORK_TIMEZONE") or "UTC",
+        "HOLIDAYS": [d.strip() for d in (env.get("CASEWORK_HOLIDAYS") or "").split(",") if d.strip()],
+        "AT_RISK_FRACTION": float(env.get("CASEWORK_AT_RISK_FRACTION") or 0.8),
         "MAX_CONTENT_LENGTH": int(env.get("CASEWORK_MAX_UPLOAD_BYTES") or 5 * 1024 * 1024),
     }

@@ -13,7 +13,7 @@ KNOWN_ROLES = (
     "case_manager", "social_worker", "physician_advisor", "attending", "registration",
     "supervisor", "designer", "admin", "nurse_case_manager", "adjuster",
     "rehab_physician", "clinical_liaison", "benefits_coordinator", "irf_pai_coordinator",
-    "therapist", "system",
+    "therapist", "rehab_nurse", "ur_reviewer", "system",
 )
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{1,63}$")
 

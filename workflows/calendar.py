@@ -53,10 +53,15 @@ def add_duration(start: Moment, text: str) -> date | datetime:
     parts = parse_duration(text)
     if not isinstance(start, datetime) and any(parts.get(p) for p in _TIME_PARTS):
         raise ValueError(f"Cannot add '{text}' to the date {start.isoformat()}: a date has no time of day")
+    return add_parts(start, parts)
+
+
+def add_parts(start: date | datetime, parts: dict[str, float]) -> date | datetime:
+    """Return `start` plus parsed duration parts (see parse_duration), counting real month lengths."""
     try:
         return start + TimerEventDefinition.get_timedelta_from_start(dict(parts), start)
     except OverflowError:
-        raise ValueError(f"{start.isoformat()} plus '{text}' is outside the supported calendar") from None
+        raise ValueError(f"{start.isoformat()} plus {parts} is outside the supported calendar") from None
 
 
 def is_business_day(day: Moment, holidays: Iterable[Moment] = ()) -> bool:

@@ -7,12 +7,11 @@ the differences and writes them through the unit of work.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from . import calendar
-from .engine import CaseRun, ReadyTask
-from .errors import DiagramError
+from .due_rules import DuePolicy, due_window
+from .engine import CaseRun
 from .model import (
     Case,
     CaseEvent,
@@ -24,9 +23,6 @@ from .model import (
     TimerStatus,
 )
 from .ports import UnitOfWork
-
-AT_RISK_FRACTION = 0.8
-
 
 def json_safe(data: dict[str, Any]) -> dict[str, Any]:
     """Return a copy of case data that any JSON column can hold (dates become ISO text)."""
@@ -41,31 +37,6 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def due_window(ready: ReadyTask, created_at: datetime) -> tuple[datetime | None, datetime | None]:
-    """Return (due_at, at_risk_at) from the task's due rule, or Nones when it has none."""
-    due_in = ready.properties.get("dueIn")
-    if not due_in:
-        return None, None
-    try:
-        if ready.properties.get("calendar", "").lower() == "business":
-            due_at = _business_due(created_at, due_in)
-        else:
-            due_at = calendar.add_duration(created_at, due_in)
-    except ValueError as err:
-        raise DiagramError(f"task '{ready.element_id}': due rule dueIn={due_in!r} is not valid: {err}") from err
-    at_risk_at = created_at + (due_at - created_at) * AT_RISK_FRACTION
-    return due_at, at_risk_at
-
-
-def _business_due(start: datetime, due_in: str) -> datetime:
-    parsed = calendar.parse_duration(due_in)
-    days = int(parsed.pop("days", 0)) + 7 * int(parsed.pop("weeks", 0))
-    if parsed.get("years") or parsed.get("months"):
-        raise ValueError("business-day due rules count days, weeks, hours and minutes only")
-    rest = timedelta(**{k: v for k, v in parsed.items() if k in ("hours", "minutes", "seconds")})
-    return calendar.add_business_days(start, days) + rest
-
-
 def sync_case(
     uow: UnitOfWork,
     case: Case,
@@ -74,6 +45,7 @@ def sync_case(
     now: datetime,
     actor: str,
     completed_task_ref: str | None = None,
+    policy: DuePolicy = DuePolicy(),
 ) -> None:
     """Write the case's new state and every derived row; append events for what changed."""
     case.state = run.serialize()
@@ -92,7 +64,9 @@ def sync_case(
         uow.cases.save(case)
     if finished:
         record_event(uow, case, now, actor, "case_completed", {})
-    _sync_tasks(uow, case, run, now=now, actor=actor, completed_task_ref=completed_task_ref)
+    for message in run.sent_messages:
+        record_event(uow, case, now, actor, "message_sent", {"name": message.name, "payload": json_safe({"p": message.payload})["p"]})
+    _sync_tasks(uow, case, run, now=now, actor=actor, completed_task_ref=completed_task_ref, policy=policy)
     _sync_timers(uow, case, run, now=now)
     uow.messages.replace_for_case(
         case.id,
@@ -100,7 +74,7 @@ def sync_case(
     )
 
 
-def _sync_tasks(uow, case, run, *, now, actor, completed_task_ref) -> None:
+def _sync_tasks(uow, case, run, *, now, actor, completed_task_ref, policy) -> None:
     ready = {t.task_ref: t for t in run.ready_tasks()}
     for task in uow.tasks.for_case(case.id, open_only=True):
         if task.task_ref in ready:
@@ -113,7 +87,9 @@ def _sync_tasks(uow, case, run, *, now, actor, completed_task_ref) -> None:
             record_event(uow, case, now, actor, "task_cancelled", {"task_id": task.id, "element_id": task.element_id})
         uow.tasks.update(task)
     for ready_task in ready.values():
-        due_at, at_risk_at = due_window(ready_task, now)
+        window = due_window(ready_task.properties, opened_at=now, data=run.task_data(ready_task.task_ref),
+                            policy=policy, element_id=ready_task.element_id, boundary_due_at=ready_task.boundary_due_at)
+        due_at, at_risk_at = (window.due_at, window.at_risk_at) if window else (None, None)
         task = uow.tasks.add(
             HumanTask(
                 case_id=case.id,

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -44,6 +45,7 @@ class ReadyTask:
     ui_form_ref: str | None
     instructions: str
     properties: dict[str, str] = field(default_factory=dict)
+    boundary_due_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,14 @@ class WaitingTimer:
     task_ref: str
     element_id: str
     due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message the case threw that nothing inside it caught: it is for an outside party."""
+
+    name: str
+    payload: Any
 
 
 @dataclass(frozen=True)
@@ -64,9 +74,11 @@ class WaitingMessage:
 class Engine:
     """Runs cases of parsed process bundles (see catalog.ProcessBundle)."""
 
-    def __init__(self, *, script_time_limit: float = 1.0):
+    def __init__(self, *, script_time_limit: float = 1.0, trace_elements: bool = False):
         self.serializer = CaseSerializer()
         self.script_engine = make_script_engine(time_limit_seconds=script_time_limit)
+        # Process tests measure which flow nodes they reach; the service does not pay for it.
+        self.trace_elements = trace_elements
 
     def start(self, bundle, *, data: dict[str, Any], now: datetime) -> "CaseRun":
         """Start a new case of the bundle's process and run it to its first wait."""
@@ -91,6 +103,9 @@ class CaseRun:
         self.engine = engine
         self.bundle = bundle
         self.workflow = workflow
+        self.sent_messages: list[SentMessage] = []
+        # (process id, element id) of every flow node reached, when the engine traces them.
+        self.reached: set[tuple[str, str]] = set()
 
     # -- actions -----------------------------------------------------------------
     def complete_task(self, task_ref: str, data: dict[str, Any], *, now: datetime) -> None:
@@ -187,6 +202,11 @@ class CaseRun:
                 raise
             except Exception as err:
                 raise _engine_failure(err, kind) from err
+        self.sent_messages.extend(
+            SentMessage(event.event_definition.name, _plain(event.payload)) for event in self.workflow.get_events()
+        )
+        if self.engine.trace_elements:
+            self.reached |= self._reached_elements()
         prune_history(self.workflow)
         if check_stall:
             self._refuse_stall()
@@ -201,6 +221,14 @@ class CaseRun:
             "the diagram would leave it stuck here.",
             kind="stalled",
         )
+
+    def _reached_elements(self) -> set[tuple[str, str]]:
+        reached = set()
+        for workflow in (self.workflow, *self.workflow.subprocesses.values()):
+            for task in workflow.tasks.values():
+                if task.state in (TaskState.COMPLETED, TaskState.READY, TaskState.STARTED) and task.task_spec.bpmn_id:
+                    reached.add((task.task_spec._wf_spec.name, task.task_spec.bpmn_id))
+        return reached
 
     def _all_tasks(self) -> Iterator:
         yield from self.workflow.tasks.values()
@@ -249,7 +277,28 @@ def _ready_task(task) -> ReadyTask:
         ui_form_ref=properties.get("formUiSchemaFilename"),
         instructions=instructions,
         properties=properties,
+        boundary_due_at=_boundary_due_at(task),
     )
+
+
+def _boundary_due_at(task) -> datetime | None:
+    """When the first timer on the task's boundary fires, if it has one."""
+    parent = task.parent
+    if parent is None or not isinstance(parent.task_spec, BoundaryEventSplit):
+        return None
+    due = []
+    for sibling in parent.children:
+        definition = getattr(sibling.task_spec, "event_definition", None)
+        if sibling is task or definition is None:
+            continue
+        inner = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
+        due.extend(_timer_due_at(sibling, ed) for ed in inner if isinstance(ed, TimerEventDefinition))
+    due = [moment for moment in due if moment is not None]
+    return min(due) if due else None
+
+
+def _plain(payload: Any) -> Any:
+    return dict(payload) if isinstance(payload, dict) else payload
 
 
 def _timer_due_at(task, definition) -> datetime | None:

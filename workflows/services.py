@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import catalog
+from .due_rules import DuePolicy
 from .engine import Engine
 from .errors import NotFound
 from .ports import Clock, UnitOfWork
@@ -46,3 +47,4 @@ class Services:
     clock: Clock
     engine: Engine = field(default_factory=Engine)
     bundles: BundleCache = field(default_factory=BundleCache)
+    due_policy: DuePolicy = field(default_factory=DuePolicy)

@@ -47,7 +47,7 @@ def start_case(
             setting=version.setting,
             priority=priority,
         )
-        sync_case(uow, case, run, now=now, actor=actor.username)
+        sync_case(uow, case, run, now=now, actor=actor.username, policy=services.due_policy)
         uow.commit()
     return case
 
@@ -65,7 +65,7 @@ def cancel_case(services: Services, *, actor: User, case_id: int, reason: str) -
         run.cancel(now=now)
         case.status, case.closed_at = CaseStatus.CANCELLED, now
         record_event(uow, case, now, actor.username, "case_cancelled", {"reason": reason})
-        sync_case(uow, case, run, now=now, actor=actor.username)
+        sync_case(uow, case, run, now=now, actor=actor.username, policy=services.due_policy)
         uow.commit()
     return case
 

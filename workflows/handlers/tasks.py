@@ -82,7 +82,7 @@ def complete_task(services: Services, *, actor: User, task_id: int, data: dict[s
             run = services.engine.resume(bundle, case.state)
             run.complete_task(task.task_ref, data, now=now)
             task_event(uow, task, now, actor, "task_completed", data=data)
-            sync_case(uow, case, run, now=now, actor=actor.username, completed_task_ref=task.task_ref)
+            sync_case(uow, case, run, now=now, actor=actor.username, policy=services.due_policy, completed_task_ref=task.task_ref)
             uow.commit()
     except EngineFailure as failure:
         record_incident(services, case_id, failure, actor=actor.username, data={"task_id": task_id, "submitted": data})

@@ -37,7 +37,7 @@ def _fire_case_timers(services: Services, case_id: int) -> int:
                 record_event(uow, case, now, SCHEDULER, "timer_fired", {
                     "element_id": timer.element_id, "due_at": timer.due_at.isoformat() if timer.due_at else None,
                 })
-            sync_case(uow, case, run, now=now, actor=SCHEDULER)
+            sync_case(uow, case, run, now=now, actor=SCHEDULER, policy=services.due_policy)
             uow.commit()
             return len(fired)
     except StaleCase:
@@ -92,7 +92,7 @@ def deliver_message(
             run = services.engine.resume(services.bundles.get(uow, case.process_version_id), case.state)
             run.deliver_message(name, payload, now=now)
             record_event(uow, case, now, actor.username, "message_received", {"name": name, "payload": payload})
-            sync_case(uow, case, run, now=now, actor=actor.username)
+            sync_case(uow, case, run, now=now, actor=actor.username, policy=services.due_policy)
             uow.commit()
     except EngineFailure as failure:
         record_incident(services, targets[0], failure, actor=actor.username, data={"message": name, "payload": payload})

@@ -1,0 +1,112 @@
+"""Run the process tests of diagram sets and measure which flow nodes they reach."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .. import catalog, diagram_xml
+from ..engine import Engine
+from ..errors import DiagramError
+from .model import ProcessTestFormatError, load_process_test
+from .runner import TestOutcome, run_process_test
+
+TEST_FOLDER = "tests/"
+
+
+@dataclass
+class DiagramCoverage:
+    """Flow nodes of one diagram file, and which of them the tests reached."""
+
+    file: str
+    elements: dict[str, str]  # element id -> process id
+    reached: set[str] = field(default_factory=set)
+
+    @property
+    def missed(self) -> list[str]:
+        return sorted(set(self.elements) - self.reached)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * len(self.reached & set(self.elements)) / len(self.elements) if self.elements else 100.0
+
+
+@dataclass
+class SuiteReport:
+    outcomes: list[TestOutcome] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # sets or test files that could not run at all
+    coverage: dict[str, DiagramCoverage] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems and all(outcome.passed for outcome in self.outcomes)
+
+
+def run_diagram_tests(diagram_sets: Sequence[catalog.DiagramSet], library: Sequence[catalog.DiagramSet],
+                      *, engine: Engine | None = None) -> SuiteReport:
+    """Run every process test of the sets; coverage counts the sets' own diagrams and the library's they reach."""
+    engine = engine or Engine(trace_elements=True)
+    report = SuiteReport()
+    for diagram_set in diagram_sets:
+        complete = catalog.with_dependencies(diagram_set, library)
+        problems = catalog.validate(complete)
+        if problems:
+            report.problems.append(f"{diagram_set.name}: the diagrams do not validate: "
+                                   + "; ".join(str(problem) for problem in problems))
+            continue
+        bundles = _bundles(complete)
+        labels = _file_labels(complete, bundles)
+        _count_elements(report, complete, bundles, labels)
+        for path in sorted(p for p in diagram_set.files if _is_test(p) and p not in complete.dependency_files):
+            label = f"{diagram_set.name}/{path}"
+            try:
+                test = load_process_test(label, diagram_set.files[path])
+            except ProcessTestFormatError as err:
+                report.problems.append(str(err))
+                continue
+            outcome = run_process_test(test, bundles, engine)
+            report.outcomes.append(outcome)
+            for process_id, element_id in outcome.reached:
+                file = labels.get(process_id)
+                if file in report.coverage:
+                    report.coverage[file].reached.add(element_id)
+    return report
+
+
+def _is_test(path: str) -> bool:
+    return path.startswith(TEST_FOLDER) and path.lower().endswith((".yaml", ".yml"))
+
+
+def _bundles(complete: catalog.DiagramSet) -> dict:
+    """A bundle for every executable process in the set, called ones included (a test may start any)."""
+    bundles = {}
+    for path, root in diagram_xml.xml_documents(complete.files, ".bpmn"):
+        for process in root.iter(diagram_xml.bpmn_tag("process")):
+            process_id = process.get("id")
+            if process_id and diagram_xml.is_executable(process) and process_id not in bundles:
+                try:
+                    bundles[process_id] = catalog.bundle_from_files(process_id, complete.files)
+                except DiagramError:
+                    continue  # validate() already reported whatever stops it from building
+    return bundles
+
+
+def _file_labels(complete: catalog.DiagramSet, bundles: dict) -> dict[str, str]:
+    """Process (and embedded sub-process) spec name -> diagram file, named from the bpmn/ root."""
+    labels = {}
+    for bundle in bundles.values():
+        for spec in (bundle.spec, *bundle.subprocess_specs.values()):
+            if spec.file:
+                labels[spec.name] = spec.file if spec.file in complete.dependency_files else f"{complete.name}/{spec.file}"
+    return labels
+
+
+def _count_elements(report: SuiteReport, complete: catalog.DiagramSet, bundles: dict, labels: dict[str, str]) -> None:
+    for bundle in bundles.values():
+        for spec in (bundle.spec, *bundle.subprocess_specs.values()):
+            file = labels.get(spec.name)
+            if file is None:
+                continue
+            coverage = report.coverage.setdefault(file, DiagramCoverage(file, {}))
+            for task_spec in spec.task_specs.values():
+                if task_spec.bpmn_id and not task_spec.bpmn_id.startswith(("Start", "End")):
+                    coverage.elements.setdefault(task_spec.bpmn_id, spec.name)
