@@ -24,6 +24,8 @@ from .model import (
 )
 from .ports import UnitOfWork
 
+DEFAULT_POLICY = DuePolicy()
+
 def json_safe(data: dict[str, Any]) -> dict[str, Any]:
     """Return a copy of case data that any JSON column can hold (dates become ISO text)."""
     return json.loads(json.dumps(data, default=_json_default))
@@ -45,7 +47,7 @@ def sync_case(
     now: datetime,
     actor: str,
     completed_task_ref: str | None = None,
-    policy: DuePolicy = DuePolicy(),
+    policy: DuePolicy = DEFAULT_POLICY,
 ) -> None:
     """Write the case's new state and every derived row; append events for what changed."""
     case.state = run.serialize()
