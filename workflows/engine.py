@@ -1,6 +1,6 @@
 """Facade over SpiffWorkflow: start, step, complete, timers, messages, (de)serialise.
 
-Nothing outside this module touches a `BpmnWorkflow`. Every operation runs at an
+Nothing outside this module (and its engine_views, engine_failures) touches a `BpmnWorkflow`. Every operation runs at an
 injected time, turns whatever SpiffWorkflow raises into an `EngineFailure` naming the
 element, prunes finished history (see pruning.py) and refuses to leave an active case
 with nothing to do (`StalledCase`).
@@ -9,66 +9,34 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
-    CycleTimerEventDefinition,
-    TimerEventDefinition,
-)
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from .clock import running_at
-from .errors import CaseworkError, Conflict, EngineFailure, NotFound, StalledCase
+from .engine_failures import engine_failure
+from .engine_views import (
+    ReadyTask,
+    SentMessage,
+    WaitingMessage,
+    WaitingTimer,
+    flatten_correlations,
+    plain_payload,
+    ready_task,
+    timer_due_at,
+)
+from .errors import CaseworkError, Conflict, NotFound, StalledCase
 from .pruning import prune_history
 from .scripting import make_script_engine
 from .serialization import CaseSerializer
-
-
-@dataclass(frozen=True)
-class ReadyTask:
-    """A user or manual task waiting for a person."""
-
-    task_ref: str
-    element_id: str
-    title: str
-    lane: str | None
-    form_ref: str | None
-    ui_form_ref: str | None
-    instructions: str
-    properties: dict[str, str] = field(default_factory=dict)
-    boundary_due_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class WaitingTimer:
-    task_ref: str
-    element_id: str
-    due_at: datetime | None
-
-
-@dataclass(frozen=True)
-class SentMessage:
-    """A message the case threw that nothing inside it caught: it is for an outside party."""
-
-    name: str
-    payload: Any
-
-
-@dataclass(frozen=True)
-class WaitingMessage:
-    task_ref: str
-    element_id: str
-    name: str
-    correlation: dict[str, Any]
 
 
 class Engine:
@@ -158,19 +126,19 @@ class CaseRun:
     def ready_tasks(self) -> list[ReadyTask]:
         """Return the human tasks ready for a person."""
         return [
-            _ready_task(task)
+            ready_task(task)
             for task in self._all_tasks()
             if task.state == TaskState.READY and task.task_spec.manual
         ]
 
     def waiting_timers(self) -> list[WaitingTimer]:
         return [
-            WaitingTimer(str(task.id), task.task_spec.bpmn_id or task.task_spec.name, _timer_due_at(task, ed))
+            WaitingTimer(str(task.id), task.task_spec.bpmn_id or task.task_spec.name, timer_due_at(task, ed))
             for task, ed in self._waiting_definitions(TimerEventDefinition)
         ]
 
     def waiting_messages(self) -> list[WaitingMessage]:
-        correlation = _flatten(self.workflow.correlations)
+        correlation = flatten_correlations(self.workflow.correlations)
         return [
             WaitingMessage(str(task.id), task.task_spec.bpmn_id or task.task_spec.name, ed.name, correlation)
             for task, ed in self._waiting_definitions(MessageEventDefinition)
@@ -201,9 +169,9 @@ class CaseRun:
             except CaseworkError:
                 raise
             except Exception as err:
-                raise _engine_failure(err, kind) from err
+                raise engine_failure(err, kind) from err
         self.sent_messages.extend(
-            SentMessage(event.event_definition.name, _plain(event.payload)) for event in self.workflow.get_events()
+            SentMessage(event.event_definition.name, plain_payload(event.payload)) for event in self.workflow.get_events()
         )
         if self.engine.trace_elements:
             self.reached |= self._reached_elements()
@@ -263,87 +231,4 @@ class CaseRun:
         return found
 
 
-def _ready_task(task) -> ReadyTask:
-    spec = task.task_spec
-    extensions = getattr(spec, "extensions", None) or {}
-    properties = dict(extensions.get("properties") or {})
-    instructions = extensions.get("instructionsForEndUser") or spec.documentation or ""
-    return ReadyTask(
-        task_ref=str(task.id),
-        element_id=spec.bpmn_id or spec.name,
-        title=spec.bpmn_name or spec.bpmn_id or spec.name,
-        lane=spec.lane,
-        form_ref=properties.get("formJsonSchemaFilename"),
-        ui_form_ref=properties.get("formUiSchemaFilename"),
-        instructions=instructions,
-        properties=properties,
-        boundary_due_at=_boundary_due_at(task),
-    )
-
-
-def _boundary_due_at(task) -> datetime | None:
-    """When the first timer on the task's boundary fires, if it has one."""
-    parent = task.parent
-    if parent is None or not isinstance(parent.task_spec, BoundaryEventSplit):
-        return None
-    due = []
-    for sibling in parent.children:
-        definition = getattr(sibling.task_spec, "event_definition", None)
-        if sibling is task or definition is None:
-            continue
-        inner = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
-        due.extend(_timer_due_at(sibling, ed) for ed in inner if isinstance(ed, TimerEventDefinition))
-    due = [moment for moment in due if moment is not None]
-    return min(due) if due else None
-
-
-def _plain(payload: Any) -> Any:
-    return dict(payload) if isinstance(payload, dict) else payload
-
-
-def _timer_due_at(task, definition) -> datetime | None:
-    value = task._get_internal_data("event_value")
-    if value is None:
-        return None
-    try:
-        if isinstance(definition, CycleTimerEventDefinition):
-            return TimerEventDefinition.get_datetime(value["next"]) if value.get("cycles") != 0 else None
-        parsed = TimerEventDefinition.parse_time_or_duration(value) if isinstance(value, str) else None
-        return parsed if isinstance(parsed, datetime) else None
-    except Exception:
-        return None
-
-
-def _flatten(correlations: dict) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for values in correlations.values():
-        if isinstance(values, dict):
-            flat.update(values)
-    return flat
-
-
-def _engine_failure(err: Exception, kind: str) -> EngineFailure:
-    """Describe a SpiffWorkflow failure in plain words, naming the element."""
-    task = getattr(err, "task", None)
-    spec = task.task_spec if task is not None else getattr(err, "task_spec", None)
-    element_id = getattr(spec, "bpmn_id", None) or getattr(spec, "name", None)
-    element_name = getattr(spec, "bpmn_name", None) or element_id
-    spec_type = type(spec).__name__ if spec is not None else ""
-    if "BusinessRule" in spec_type:
-        kind = "decision"
-    elif "Script" in spec_type:
-        kind = "script"
-    cause = err.__context__ if isinstance(err, WorkflowException) and err.__context__ is not None else None
-    detail = str(err)
-    if cause is not None and str(cause) and str(cause) not in detail:
-        detail = f"{detail}: {type(cause).__name__}: {cause}"
-    where = f"'{element_name}' ({element_id})" if element_id and element_name != element_id else f"'{element_id}'"
-    message = f"{kind.capitalize()} failed at {where}: {detail}" if element_id else f"{kind.capitalize()} failed: {detail}"
-    return EngineFailure(
-        message,
-        kind=kind,
-        element_id=element_id,
-        task_ref=str(task.id) if task is not None else None,
-        line=getattr(err, "line_number", None) or None,
-        details={"error_type": type(cause or err).__name__},
-    )
+__all__ = ["CaseRun", "Engine", "ReadyTask", "SentMessage", "WaitingMessage", "WaitingTimer"]

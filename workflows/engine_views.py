@@ -1,0 +1,114 @@
+"""Plain views of a running case's engine tasks: what is ready, waiting and sent.
+
+The facade (engine.py) hands these to the rest of the core, which never sees a
+SpiffWorkflow task.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    TimerEventDefinition,
+)
+
+
+@dataclass(frozen=True)
+class ReadyTask:
+    """A user or manual task waiting for a person."""
+
+    task_ref: str
+    element_id: str
+    title: str
+    lane: str | None
+    form_ref: str | None
+    ui_form_ref: str | None
+    instructions: str
+    properties: dict[str, str] = field(default_factory=dict)
+    boundary_due_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WaitingTimer:
+    task_ref: str
+    element_id: str
+    due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message the case threw that nothing inside it caught: it is for an outside party."""
+
+    name: str
+    payload: Any
+
+
+@dataclass(frozen=True)
+class WaitingMessage:
+    task_ref: str
+    element_id: str
+    name: str
+    correlation: dict[str, Any]
+
+
+def ready_task(task) -> ReadyTask:
+    spec = task.task_spec
+    extensions = getattr(spec, "extensions", None) or {}
+    properties = dict(extensions.get("properties") or {})
+    instructions = extensions.get("instructionsForEndUser") or spec.documentation or ""
+    return ReadyTask(
+        task_ref=str(task.id),
+        element_id=spec.bpmn_id or spec.name,
+        title=spec.bpmn_name or spec.bpmn_id or spec.name,
+        lane=spec.lane,
+        form_ref=properties.get("formJsonSchemaFilename"),
+        ui_form_ref=properties.get("formUiSchemaFilename"),
+        instructions=instructions,
+        properties=properties,
+        boundary_due_at=boundary_due_at_of(task),
+    )
+
+
+def boundary_due_at_of(task) -> datetime | None:
+    """When the first timer on the task's boundary fires, if it has one."""
+    parent = task.parent
+    if parent is None or not isinstance(parent.task_spec, BoundaryEventSplit):
+        return None
+    due = []
+    for sibling in parent.children:
+        definition = getattr(sibling.task_spec, "event_definition", None)
+        if sibling is task or definition is None:
+            continue
+        inner = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
+        due.extend(timer_due_at(sibling, ed) for ed in inner if isinstance(ed, TimerEventDefinition))
+    due = [moment for moment in due if moment is not None]
+    return min(due) if due else None
+
+
+def plain_payload(payload: Any) -> Any:
+    return dict(payload) if isinstance(payload, dict) else payload
+
+
+def timer_due_at(task, definition) -> datetime | None:
+    value = task._get_internal_data("event_value")
+    if value is None:
+        return None
+    try:
+        if isinstance(definition, CycleTimerEventDefinition):
+            return TimerEventDefinition.get_datetime(value["next"]) if value.get("cycles") != 0 else None
+        parsed = TimerEventDefinition.parse_time_or_duration(value) if isinstance(value, str) else None
+        return parsed if isinstance(parsed, datetime) else None
+    except Exception:
+        return None
+
+
+def flatten_correlations(correlations: dict) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for values in correlations.values():
+        if isinstance(values, dict):
+            flat.update(values)
+    return flat
