@@ -46,10 +46,15 @@ def _library(bpmn_path: str) -> list[catalog.DiagramSet]:
 
 
 def deploy_folder(app, path: Path) -> list:
-    """Deploy every diagram set under a folder; stop at the first set with problems."""
+    """Deploy every diagram set under a folder; stop at the first set with problems.
+
+    The library set (bpmn/common) is not deployed on its own: its processes go out with
+    the sets that call them.
+    """
     deployed = []
     library = _library(app.config["BPMN_PATH"])
-    for diagram_set in _diagram_sets(path):
+    sets = _diagram_sets(path)
+    for diagram_set in [s for s in sets if s.name != catalog.LIBRARY_SET] or sets:
         deployed.extend(
             deployment.deploy_diagram_set(_services(app), diagram_set=diagram_set, library=library, actor=None)
         )

@@ -27,6 +27,7 @@ from .timers import install_clocked_timers
 
 logger = logging.getLogger(__name__)
 
+LIBRARY_SET = "common"  # processes and decisions other sets call
 SET_FILE_SUFFIXES = (".bpmn", ".dmn", ".json", ".yaml", ".yml")
 _BUNDLE_CACHE_SIZE = 128
 _bundle_cache: OrderedDict[tuple[str, str], ProcessBundle] = OrderedDict()

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 from tests.e2e.conftest import REPO, diagram_files, make_app
 
-ACUTE = REPO / "bpmn" / "acute_hospital"
+# The API mechanics are tested on a small, stable review diagram; the shipped diagrams have process tests.
+ACUTE = REPO / "tests" / "data" / "diagrams" / "utilization_review"
 ADMISSION_NOT_MET = {"status_recommendation": "observation", "criteria_met": False, "expected_midnights": 1}
 
 

@@ -46,7 +46,7 @@ def test_validate_names_the_file_element_and_problem_and_exits_1(run_cli, tmp_pa
 
 
 def test_deploy_then_user_add_gives_a_working_token(run_cli, database_url):
-    deployed = run_cli("deploy", str(REPO / "bpmn" / "acute_hospital"))
+    deployed = run_cli("deploy", str(REPO / "tests" / "data" / "diagrams" / "utilization_review"))
     assert deployed.exit_code == 0 and "acute_utilization_review v1" in deployed.output
     added = run_cli("user", "add", "nina", "--role", "case_manager", "--role", "social_worker")
     assert added.exit_code == 0, added.output
@@ -78,3 +78,12 @@ def test_validate_resolves_called_processes_from_the_configured_bpmn_folder(run_
     monkeypatch.setenv("CASEWORK_BPMN_PATH", str(tmp_path / "empty"))
     refused = run_cli("validate", str(diagrams / "referral"))
     assert refused.exit_code == 1 and "which no diagram in the set defines" in refused.output
+
+
+def test_deploying_a_folder_deploys_each_set_and_not_the_common_library_alone(run_cli, monkeypatch):
+    diagrams = REPO / "tests" / "data" / "diagrams"
+    monkeypatch.setenv("CASEWORK_BPMN_PATH", str(diagrams))
+    result = run_cli("deploy", str(diagrams))
+    assert result.exit_code == 0, result.output
+    deployed = {line.split()[0] for line in result.output.splitlines() if " v1 " in line}
+    assert deployed == {"intake", "referral", "acute_utilization_review"}, "follow_up goes out inside referral only"
