@@ -84,7 +84,7 @@ class TestReadingDiagramSets:
         assert intake.files["intake.bpmn"] == (DIAGRAMS / "intake" / "intake.bpmn").read_bytes()
 
     def test_every_subfolder_holding_diagrams_is_a_set_sorted_by_name(self):
-        assert [s.name for s in catalog.find_diagram_sets(DIAGRAMS)] == ["common", "intake", "referral"]
+        assert [s.name for s in catalog.find_diagram_sets(DIAGRAMS)] == ["common", "intake", "referral", "utilization_review"]
 
     def test_a_set_keeps_its_own_copy_of_the_files(self):
         files = {"x.bpmn": b"1"}
