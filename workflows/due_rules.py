@@ -21,6 +21,7 @@ from .errors import DiagramError, DiagramProblem
 
 AT_RISK_FRACTION = 0.8
 _VARIABLE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_ISO_DURATION = re.compile(r"^P(\d|T\d)", re.IGNORECASE)
 _TIME_OF_DAY = re.compile(r"^(\d{1,2}):(\d{2})$")
 _CLOCK_PARTS = ("hours", "minutes", "seconds")
 
@@ -105,7 +106,7 @@ def _clock_start(due_from: Any, opened_at: datetime, data: Mapping[str, Any], po
 
 
 def _duration(due_in: str, data: Mapping[str, Any]) -> dict[str, float]:
-    if due_in[:1].upper() == "P":
+    if _ISO_DURATION.match(due_in):
         return calendar.parse_duration(due_in)
     if not _VARIABLE.match(due_in):
         raise ValueError(f"dueIn must be an ISO 8601 duration such as \"PT24H\", or the name of a variable; got {due_in!r}")

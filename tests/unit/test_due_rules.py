@@ -102,12 +102,18 @@ class TestClockStartAndParameters:
                      data={"admission_review_due": "PT12H"})
         assert window.due_at == at("2026-03-02T20:00:00-05:00")
 
+    def test_a_parameter_whose_name_starts_with_p_is_still_a_variable(self):
+        window = due({"dueIn": "provider_selection_due"}, "2026-03-02T08:00:00-05:00",
+                     data={"provider_selection_due": "PT8H"})
+        assert window.due_at == at("2026-03-02T16:00:00-05:00")
+
     @pytest.mark.parametrize("properties, data, message", [
         ({"dueIn": "1 day"}, {}, "dueIn must be an ISO 8601 duration"),
         ({"dueIn": "review_due"}, {}, "holds None rather than a duration"),
         ({"dueIn": "P1D", "dueFrom": "discharged_at"}, {}, "no value for it"),
         ({"dueIn": "P1D", "dueFrom": "discharged_at"}, {"discharged_at": "soon"}, "not an ISO 8601 date-time"),
         ({"dueIn": "P1X"}, {}, "not an ISO 8601 duration"),
+        ({"dueIn": "P"}, {}, "holds None rather than a duration"),
     ])
     def test_a_broken_rule_names_the_task_and_what_is_wrong(self, properties, data, message):
         with pytest.raises(DiagramError, match=message) as raised:
