@@ -138,9 +138,11 @@ class CaseRun:
         ]
 
     def waiting_messages(self) -> list[WaitingMessage]:
-        correlation = flatten_correlations(self.workflow.correlations)
+        """The messages the case waits for, each with the correlation of its own (sub)process."""
+        case_wide = flatten_correlations(self.workflow.correlations)
         return [
-            WaitingMessage(str(task.id), task.task_spec.bpmn_id or task.task_spec.name, ed.name, correlation)
+            WaitingMessage(str(task.id), task.task_spec.bpmn_id or task.task_spec.name, ed.name,
+                           {**case_wide, **flatten_correlations(getattr(task.workflow, "correlations", {}))})
             for task, ed in self._waiting_definitions(MessageEventDefinition)
         ]
 

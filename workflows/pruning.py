@@ -14,10 +14,13 @@ not needed to run the case: the audit trail is in `case_event`. So after each ac
 What is kept, because SpiffWorkflow reads it: every unfinished task and everything
 below an unfinished task (multi-instance and loop tasks track their children), the
 parent of every unfinished task (joins read the parent's data), the workflow root and
-its direct children, and any split a structured join still has to find.
+its direct children, and any split a structured join still has to find. While a join
+waits for more branches, the earlier arrivals SpiffWorkflow has cancelled are kept too,
+with their parents: the join counts them, and merges their data when it fires.
 """
 from __future__ import annotations
 
+from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 
 
@@ -41,8 +44,12 @@ def _prune_tree(top, wf) -> int:
     if not unfinished:
         return 0
 
+    waiting_joins = {task.task_spec for task in unfinished if isinstance(task.task_spec, Join)}
+    earlier_arrivals = [task for task in tasks.values()
+                        if task.task_spec in waiting_joins and _is_finished(task)]
+    kept_arrivals = {task.id for task in earlier_arrivals}
     live = set()
-    for task in unfinished:
+    for task in unfinished + earlier_arrivals:
         node = task
         while node is not None and node.id not in live:
             live.add(node.id)
@@ -68,7 +75,7 @@ def _prune_tree(top, wf) -> int:
         if task is root or task.parent is root or task.id not in tasks:
             continue
         children = task.children
-        if len(children) != 1 or not _is_finished(children[0]):
+        if len(children) != 1 or not _is_finished(children[0]) or children[0].id in kept_arrivals:
             continue
         _splice(top, wf, task, children[0])
         removed += 1

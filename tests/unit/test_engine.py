@@ -54,6 +54,30 @@ STUCK_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
 </bpmn:definitions>
 """
 
+JOIN_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="joined" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:parallelGateway id="split"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>fa</bpmn:outgoing><bpmn:outgoing>fb</bpmn:outgoing><bpmn:outgoing>fc</bpmn:outgoing></bpmn:parallelGateway>
+    <bpmn:userTask id="a" name="A"><bpmn:incoming>fa</bpmn:incoming><bpmn:outgoing>fa2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:userTask id="b" name="B"><bpmn:incoming>fb</bpmn:incoming><bpmn:outgoing>fb2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:userTask id="c" name="C"><bpmn:incoming>fc</bpmn:incoming><bpmn:outgoing>fc2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:{gateway} id="join"><bpmn:incoming>fa2</bpmn:incoming><bpmn:incoming>fb2</bpmn:incoming><bpmn:incoming>fc2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:{gateway}>
+    <bpmn:userTask id="after" name="After"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="split" />
+    <bpmn:sequenceFlow id="fa" sourceRef="split" targetRef="a" />
+    <bpmn:sequenceFlow id="fb" sourceRef="split" targetRef="b" />
+    <bpmn:sequenceFlow id="fc" sourceRef="split" targetRef="c" />
+    <bpmn:sequenceFlow id="fa2" sourceRef="a" targetRef="join" />
+    <bpmn:sequenceFlow id="fb2" sourceRef="b" targetRef="join" />
+    <bpmn:sequenceFlow id="fc2" sourceRef="c" targetRef="join" />
+    <bpmn:sequenceFlow id="f3" sourceRef="join" targetRef="after" />
+    <bpmn:sequenceFlow id="f4" sourceRef="after" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
 
 @pytest.fixture(scope="module")
 def bundles():
@@ -200,6 +224,21 @@ class TestLongCases:
         with pytest.raises(StalledCase, match="nothing to wait for") as stalled:
             run.complete_task(only_task(run).task_ref, {}, now=T0)
         assert stalled.value.kind == "stalled"
+
+    @pytest.mark.parametrize("gateway", ["parallelGateway", "inclusiveGateway"])
+    def test_a_three_way_join_fires_when_its_branches_finish_in_separate_actions(self, engine, gateway):
+        """Pruning must keep the join's earlier (cancelled) arrivals: the join counts them and takes their data."""
+        files = {"joined.bpmn": JOIN_PROCESS.replace("{gateway}", gateway).encode()}
+        bundle = catalog.build_bundles(catalog.DiagramSet("joined", files))["joined"]
+        state = engine.start(bundle, data={}, now=T0).serialize()
+        for element_id in ("b", "a", "c"):
+            run = engine.resume(bundle, state)
+            [task] = [t for t in run.ready_tasks() if t.element_id == element_id]
+            run.complete_task(task.task_ref, {f"{element_id}_done": True}, now=T0)
+            state = run.serialize()
+        run = engine.resume(bundle, state)
+        assert [t.element_id for t in run.ready_tasks()] == ["after"]
+        assert {k: v for k, v in run.data().items() if k.endswith("_done")} == {"a_done": True, "b_done": True, "c_done": True}
 
 
 class TestScriptFailuresBecomeEngineFailures:
