@@ -16,6 +16,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
@@ -97,10 +98,10 @@ class CaseRun:
 
     def deliver_message(self, name: str, payload: dict[str, Any], *, now: datetime) -> None:
         """Deliver a named message with its payload to this case and run on."""
-        waiting = [(task, ed) for task, ed in self._waiting_definitions(MessageEventDefinition) if ed.name == name]
+        waiting = [ed for _, ed, _ in self._waiting_definitions(MessageEventDefinition) if ed.name == name]
         if not waiting:
             raise NotFound(f"This case is not waiting for a message named '{name}'.")
-        _, definition = waiting[0]
+        definition = waiting[0]
         with self.operation(now, "message"):
             correlations = definition.calculate_correlations(
                 self.workflow.script_engine, definition.correlation_properties, payload
@@ -133,17 +134,17 @@ class CaseRun:
 
     def waiting_timers(self) -> list[WaitingTimer]:
         return [
-            WaitingTimer(str(task.id), task.task_spec.bpmn_id or task.task_spec.name, timer_due_at(task, ed))
-            for task, ed in self._waiting_definitions(TimerEventDefinition)
+            WaitingTimer(str(task.id), element_id, timer_due_at(task, ed))
+            for task, ed, element_id in self._waiting_definitions(TimerEventDefinition)
         ]
 
     def waiting_messages(self) -> list[WaitingMessage]:
         """The messages the case waits for, each with the correlation of its own (sub)process."""
         case_wide = flatten_correlations(self.workflow.correlations)
         return [
-            WaitingMessage(str(task.id), task.task_spec.bpmn_id or task.task_spec.name, ed.name,
+            WaitingMessage(str(task.id), element_id, ed.name,
                            {**case_wide, **flatten_correlations(getattr(task.workflow, "correlations", {}))})
-            for task, ed in self._waiting_definitions(MessageEventDefinition)
+            for task, ed, element_id in self._waiting_definitions(MessageEventDefinition)
         ]
 
     def data(self) -> dict[str, Any]:
@@ -224,12 +225,21 @@ class CaseRun:
             )
         return task
 
-    def _waiting_definitions(self, kind) -> list[tuple[Any, Any]]:
+    def _waiting_definitions(self, kind) -> list[tuple[Any, Any, str]]:
+        """(waiting task, event definition, element id) for each event of `kind` the case waits for.
+
+        An event-based gateway waits on its following catch events' definitions: each is
+        reported under that catch event's id, as the diagram shows it.
+        """
         found = []
         for task in self.workflow.event_manager.tasks.values():
-            definition = task.task_spec.event_definition
+            spec = task.task_spec
+            definition = spec.event_definition
             inner = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
-            found.extend((task, ed) for ed in inner if isinstance(ed, kind))
+            for index, ed in enumerate(inner):
+                if isinstance(ed, kind):
+                    element = spec.outputs[index] if isinstance(spec, EventBasedGateway) else spec
+                    found.append((task, ed, element.bpmn_id or element.name))
         return found
 
 

@@ -78,6 +78,27 @@ JOIN_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
 </bpmn:definitions>
 """
 
+RACE_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="d" targetNamespace="t">
+  <bpmn:process id="race" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:eventBasedGateway id="first_of"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>fa</bpmn:outgoing><bpmn:outgoing>fb</bpmn:outgoing></bpmn:eventBasedGateway>
+    <bpmn:intermediateCatchEvent id="payer_answers"><bpmn:incoming>fa</bpmn:incoming><bpmn:outgoing>fa2</bpmn:outgoing>
+      <bpmn:messageEventDefinition id="m1" messageRef="payer_decision" /></bpmn:intermediateCatchEvent>
+    <bpmn:intermediateCatchEvent id="payer_clock_expires"><bpmn:incoming>fb</bpmn:incoming><bpmn:outgoing>fb2</bpmn:outgoing>
+      <bpmn:timerEventDefinition id="t1"><bpmn:timeDuration xsi:type="bpmn:tFormalExpression">"P7D"</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+    <bpmn:endEvent id="answered"><bpmn:incoming>fa2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:endEvent id="expired"><bpmn:incoming>fb2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="first_of" />
+    <bpmn:sequenceFlow id="fa" sourceRef="first_of" targetRef="payer_answers" />
+    <bpmn:sequenceFlow id="fb" sourceRef="first_of" targetRef="payer_clock_expires" />
+    <bpmn:sequenceFlow id="fa2" sourceRef="payer_answers" targetRef="answered" />
+    <bpmn:sequenceFlow id="fb2" sourceRef="payer_clock_expires" targetRef="expired" />
+  </bpmn:process>
+  <bpmn:message id="payer_decision" name="payer_decision" />
+</bpmn:definitions>
+"""
+
 
 @pytest.fixture(scope="module")
 def bundles():
@@ -184,6 +205,14 @@ class TestMessages:
         run.deliver_message("payer_decision", {"approved": True, "auth_number": "A-1"}, now=T0 + timedelta(days=2))
         assert only_task(run).element_id == "follow_up"
         assert run.data()["payer_decision"] == {"approved": True, "auth_number": "A-1"}
+
+    def test_events_after_an_event_based_gateway_are_named_as_the_diagram_shows_them(self, engine):
+        bundle = catalog.build_bundles(catalog.DiagramSet("race", {"race.bpmn": RACE_PROCESS.encode()}))["race"]
+        run = engine.start(bundle, data={}, now=T0)
+        assert [(t.element_id, t.due_at) for t in run.waiting_timers()] == [("payer_clock_expires", T0 + timedelta(days=7))]
+        assert [(m.element_id, m.name) for m in run.waiting_messages()] == [("payer_answers", "payer_decision")]
+        assert run.fire_due_timers(now=T0 + timedelta(days=7))[0].element_id == "payer_clock_expires"
+        assert run.completed
 
     def test_a_message_the_case_is_not_waiting_for_is_refused(self, engine, bundles):
         run = engine.start(bundles["payer_wait"], data={}, now=T0)
