@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
@@ -99,9 +100,11 @@ class CaseRun:
     def deliver_message(self, name: str, payload: dict[str, Any], *, now: datetime) -> None:
         """Deliver a named message with its payload to this case and run on."""
         waiting = [ed for _, ed, _ in self._waiting_definitions(MessageEventDefinition) if ed.name == name]
-        if not waiting:
+        # A message may also start an event sub-process the case offers (a new request, an ad-hoc step).
+        waiting += [ed for _, ed in self._event_subprocess_starts() if ed.name == name]
+        definition = waiting[0] if waiting else None
+        if definition is None:
             raise NotFound(f"This case is not waiting for a message named '{name}'.")
-        definition = waiting[0]
         with self.operation(now, "message"):
             correlations = definition.calculate_correlations(
                 self.workflow.script_engine, definition.correlation_properties, payload
@@ -145,6 +148,9 @@ class CaseRun:
             WaitingMessage(str(task.id), element_id, ed.name,
                            {**case_wide, **flatten_correlations(getattr(task.workflow, "correlations", {}))})
             for task, ed, element_id in self._waiting_definitions(MessageEventDefinition)
+        ] + [
+            WaitingMessage(str(self.workflow.task_tree.id), element_id, ed.name, case_wide)
+            for element_id, ed in self._event_subprocess_starts()
         ]
 
     def data(self) -> dict[str, Any]:
@@ -224,6 +230,23 @@ class CaseRun:
                 f"Task '{task.task_spec.bpmn_name or task.task_spec.name}' is {TaskState.get_name(task.state).lower()}, not ready."
             )
         return task
+
+    def _event_subprocess_starts(self) -> list[tuple[str, MessageEventDefinition]]:
+        """(element id, definition) of the message start events of the case's event sub-processes.
+
+        SpiffWorkflow starts these only in the top process, while it runs; each message starts
+        a new instance (a new pre-certification request, an ad-hoc step the diagram offers).
+        """
+        if self.completed:
+            return []
+        specs = {spec.name: spec for spec in self.bundle.subprocess_specs.values()}
+        found = []
+        for name in getattr(self.bundle.spec.start, "trigger_specs", ()):
+            for task_spec in getattr(specs.get(name), "task_specs", {}).values():
+                definition = getattr(task_spec, "event_definition", None)
+                if isinstance(task_spec, StartEvent) and isinstance(definition, MessageEventDefinition):
+                    found.append((task_spec.bpmn_id or task_spec.name, definition))
+        return found
 
     def _waiting_definitions(self, kind) -> list[tuple[Any, Any, str]]:
         """(waiting task, event definition, element id) for each event of `kind` the case waits for.

@@ -99,6 +99,32 @@ RACE_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
 </bpmn:definitions>
 """
 
+REQUESTS_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="t">
+  <bpmn:process id="requests" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="main_task" name="Main"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="main_task" />
+    <bpmn:sequenceFlow id="f2" sourceRef="main_task" targetRef="end" />
+    <bpmn:subProcess id="precert_sub" triggeredByEvent="true">
+      <bpmn:startEvent id="precert_start" isInterrupting="false"><bpmn:outgoing>s1</bpmn:outgoing>
+        <bpmn:messageEventDefinition id="m1" messageRef="precert_request_received">
+          <bpmn:extensionElements><spiffworkflow:messageVariable>precert_request</spiffworkflow:messageVariable></bpmn:extensionElements>
+        </bpmn:messageEventDefinition>
+      </bpmn:startEvent>
+      <bpmn:scriptTask id="calc"><bpmn:incoming>s1</bpmn:incoming><bpmn:outgoing>s2</bpmn:outgoing><bpmn:script>req_id = precert_request["id"]</bpmn:script></bpmn:scriptTask>
+      <bpmn:userTask id="ur_decision" name="UR"><bpmn:incoming>s2</bpmn:incoming><bpmn:outgoing>s3</bpmn:outgoing></bpmn:userTask>
+      <bpmn:endEvent id="sub_end"><bpmn:incoming>s3</bpmn:incoming></bpmn:endEvent>
+      <bpmn:sequenceFlow id="s1" sourceRef="precert_start" targetRef="calc" />
+      <bpmn:sequenceFlow id="s2" sourceRef="calc" targetRef="ur_decision" />
+      <bpmn:sequenceFlow id="s3" sourceRef="ur_decision" targetRef="sub_end" />
+    </bpmn:subProcess>
+  </bpmn:process>
+  <bpmn:message id="precert_request_received" name="precert_request_received" />
+</bpmn:definitions>
+"""
+
 
 @pytest.fixture(scope="module")
 def bundles():
@@ -213,6 +239,24 @@ class TestMessages:
         assert [(m.element_id, m.name) for m in run.waiting_messages()] == [("payer_answers", "payer_decision")]
         assert run.fire_due_timers(now=T0 + timedelta(days=7))[0].element_id == "payer_clock_expires"
         assert run.completed
+
+    def test_each_message_starts_its_own_event_sub_process_while_the_case_runs(self, engine):
+        files = {"requests.bpmn": REQUESTS_PROCESS.encode()}
+        bundle = catalog.build_bundles(catalog.DiagramSet("requests", files))["requests"]
+        run = engine.start(bundle, data={}, now=T0)
+        assert [(m.element_id, m.name) for m in run.waiting_messages()] == [("precert_start", "precert_request_received")]
+        for request in (1, 2):
+            run = engine.resume(bundle, run.serialize())
+            run.deliver_message("precert_request_received", {"id": request}, now=T0)
+        decisions = [t for t in run.ready_tasks() if t.element_id == "ur_decision"]
+        assert sorted(run.task_data(t.task_ref)["req_id"] for t in decisions) == [1, 2]
+        [main] = [t for t in run.ready_tasks() if t.element_id == "main_task"]
+        run.complete_task(main.task_ref, {}, now=T0)
+        for decision in decisions:
+            run.complete_task(decision.task_ref, {}, now=T0)
+        assert run.completed and run.waiting_messages() == []
+        with pytest.raises(NotFound, match="not waiting for a message named 'precert_request_received'"):
+            run.deliver_message("precert_request_received", {"id": 3}, now=T0)
 
     def test_a_message_the_case_is_not_waiting_for_is_refused(self, engine, bundles):
         run = engine.start(bundles["payer_wait"], data={}, now=T0)
