@@ -41,8 +41,7 @@ def _diagram_sets(path: Path) -> list[catalog.DiagramSet]:
 
 def _library(bpmn_path: str) -> list[catalog.DiagramSet]:
     """Return the diagram sets under the configured bpmn/ folder, which called processes come from."""
-    root = Path(bpmn_path)
-    return catalog.find_diagram_sets(root) if root.is_dir() else []
+    return catalog.find_diagram_sets(Path(bpmn_path))
 
 
 def deploy_folder(app, path: Path) -> list:
@@ -84,7 +83,7 @@ def run(host: str, port: int, demo: bool, scheduler: bool | None):
     if bpmn_root.is_dir():
         for version in deploy_folder(app, bpmn_root):
             click.echo(f"Deployed {version.process_id} v{version.version}")
-    if demo and demo_data.load_demo(_services(app)):
+    if demo and demo_data.load_demo(_services(app), app.config["BPMN_PATH"]):
         click.echo("Loaded demo users and cases (see README for their tokens).")
     if scheduler if scheduler is not None else app.config["SCHEDULER_ENABLED"]:
         start_embedded_scheduler(app)
@@ -189,7 +188,7 @@ def demo():
     bpmn_root = Path(app.config["BPMN_PATH"])
     if bpmn_root.is_dir():
         deploy_folder(app, bpmn_root)
-    click.echo("Loaded demo data." if demo_data.load_demo(_services(app)) else "Users exist already; nothing loaded.")
+    click.echo("Loaded demo data." if demo_data.load_demo(_services(app), app.config["BPMN_PATH"]) else "Users exist already; nothing loaded.")
 
 
 def _print_problems(problems) -> None:

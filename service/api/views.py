@@ -1,11 +1,13 @@
 """API routes: parse the request, call a handler, serialise the result. Nothing else."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import current_app, g, request
 from werkzeug.exceptions import BadRequest
 
 from workflows import deployment, handlers
-from workflows.catalog import DiagramSet
+from workflows.catalog import DiagramSet, find_diagram_sets
 from workflows.errors import InvalidInput
 from workflows.ports import TaskQuery
 
@@ -51,7 +53,8 @@ def deploy():
     else:
         fields = _body(s.DeployRequest)
         diagram_set = DiagramSet(fields["name"], {path: text.encode("utf-8") for path, text in fields["files"].items()})
-    versions = deployment.deploy_diagram_set(_services(), diagram_set=diagram_set, actor=g.user)
+    library = find_diagram_sets(Path(current_app.config["BPMN_PATH"]))  # called processes (bpmn/common)
+    versions = deployment.deploy_diagram_set(_services(), diagram_set=diagram_set, library=library, actor=g.user)
     return s.ProcessVersionList().dump({"items": versions}), 201
 
 

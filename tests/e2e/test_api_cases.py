@@ -40,6 +40,14 @@ class TestDeploying:
         listed = as_user("carla").get("/process-versions").json["items"]
         assert [v["version"] for v in listed] == [1]
 
+    def test_a_set_that_calls_common_processes_deploys_with_them_from_the_servers_library(self, as_user):
+        shipped = REPO / "bpmn" / "acute_hospital"
+        response = as_user("dana").post("/process-versions", json={"name": "acute_hospital", "files": diagram_files(shipped)})
+        assert response.status_code == 201, response.json
+        [version] = response.json["items"]
+        assert version["process_id"] == "acute_stay"
+        assert {"common/payer_authorization.bpmn", "common/post_acute_referral.bpmn"} <= set(version["files"])
+
     def test_only_designers_deploy(self, as_user):
         response = as_user("carla").post("/process-versions", json={"name": "acute_hospital", "files": diagram_files(ACUTE)})
         assert response.status_code == 403
