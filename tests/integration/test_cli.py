@@ -87,3 +87,25 @@ def test_deploying_a_folder_deploys_each_set_and_not_the_common_library_alone(ru
     assert result.exit_code == 0, result.output
     deployed = {line.split()[0] for line in result.output.splitlines() if " v1 " in line}
     assert deployed == {"intake", "referral", "acute_utilization_review"}, "follow_up goes out inside referral only"
+
+
+def test_demo_loads_a_user_per_lane_and_cases_of_every_setting_at_different_stages(run_cli, database_url):
+    import re
+
+    from service.demo import DEMO_USERS
+
+    assert run_cli("deploy", str(REPO / "bpmn")).exit_code == 0
+    result = run_cli("demo")
+    assert result.exit_code == 0 and "Loaded demo data." in result.output
+    lanes = {lane for path in (REPO / "bpmn").glob("*/*.bpmn")
+             for lane in re.findall(r'<bpmn:lane id="[^"]*" name="([^"]+)"', path.read_text())}
+    assert lanes <= {role for _, _, roles in DEMO_USERS for role in roles}, "someone can work every lane"
+    app = create_app({"DATABASE_URL": database_url, "SCHEDULER_ENABLED": False})
+    services = app.extensions["casework"]
+    with services.uow(read_only=True) as uow:
+        cases = uow.cases.list(limit=100)
+        worked = {case.setting for case in cases
+                  if any(event.kind == "task_completed" for event in uow.events.for_case(case.id))}
+    assert {case.setting for case in cases} == {"acute_hospital", "inpatient_rehab", "workers_comp"}
+    assert {"inpatient_rehab", "workers_comp"} <= worked, "some demo cases are past their first task"
+    assert run_cli("demo").output.strip().endswith("Users exist already; nothing loaded.")
