@@ -51,7 +51,7 @@ def sync_case(
 ) -> None:
     """Write the case's new state and every derived row; append events for what changed."""
     case.state = run.serialize()
-    case.data = json_safe(run.data())
+    case.data = {**(case.data or {}), **json_safe(run.written)}
     case.updated_at = now
     finished = run.completed and case.status == CaseStatus.ACTIVE
     if finished:

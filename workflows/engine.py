@@ -21,6 +21,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 
 from .clock import running_at
@@ -76,6 +77,8 @@ class CaseRun:
         self.sent_messages: list[SentMessage] = []
         # (process id, element id) of every flow node reached, when the engine traces them.
         self.reached: set[tuple[str, str]] = set()
+        # Every value a step of the case wrote during this run, the latest write last (see _record_writes).
+        self.written: dict[str, Any] = {}
 
     # -- actions -----------------------------------------------------------------
     def complete_task(self, task_ref: str, data: dict[str, Any], *, now: datetime) -> None:
@@ -171,7 +174,8 @@ class CaseRun:
     # -- internals ---------------------------------------------------------------
     @contextmanager
     def operation(self, now: datetime, kind: str, *, check_stall: bool = True) -> Iterator[None]:
-        """Run engine work at `now`; translate failures; prune; refuse a stall."""
+        """Run engine work at `now`; translate failures; record what steps wrote; prune; refuse a stall."""
+        finished_before = {task.id for task in self._all_tasks() if task.state == TaskState.COMPLETED}
         with running_at(now):
             try:
                 yield
@@ -184,9 +188,26 @@ class CaseRun:
         )
         if self.engine.trace_elements:
             self.reached |= self._reached_elements()
+        self._record_writes(finished_before)
         prune_history(self.workflow)
         if check_stall:
             self._refuse_stall()
+
+    def _record_writes(self, finished_before: set) -> None:
+        """Keep the values each step completed in this operation changed, in the order the steps finished.
+
+        Each parallel branch and sub-process carries its own copy of the data, so no single
+        task holds the case's latest values: a branch's copy can be stale, and an interrupted
+        sub-process takes its copy with it. What each step itself wrote is the case record.
+        Joins only re-merge branch copies, so they write nothing of their own.
+        """
+        done = [task for task in self._all_tasks() if task.state == TaskState.COMPLETED
+                and task.id not in finished_before and not isinstance(task.task_spec, Join)]
+        for task in sorted(done, key=lambda t: t.last_state_change):
+            before = task.parent.data if task.parent is not None else {}
+            for key, value in task.data.items():
+                if key != "data_objects" and (key not in before or before[key] != value):
+                    self.written[key] = value
 
     def _refuse_stall(self) -> None:
         if self.completed or self.workflow.event_manager.tasks:

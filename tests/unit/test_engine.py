@@ -314,6 +314,21 @@ class TestLongCases:
         assert {k: v for k, v in run.data().items() if k.endswith("_done")} == {"a_done": True, "b_done": True, "c_done": True}
 
 
+class TestTheCaseRecord:
+    def test_a_branch_with_a_stale_copy_does_not_undo_another_branchs_write(self, engine):
+        files = {"joined.bpmn": JOIN_PROCESS.replace("{gateway}", "parallelGateway").encode()}
+        bundle = catalog.build_bundles(catalog.DiagramSet("joined", files))["joined"]
+        run = engine.start(bundle, data={"authorization_status": "pending"}, now=T0)
+        assert run.written == {"authorization_status": "pending"}
+        written = dict(run.written)
+        for element_id, data in (("b", {"authorization_status": "approved"}), ("a", {"a_note": "x"}), ("c", {})):
+            run = engine.resume(bundle, run.serialize())
+            [task] = [t for t in run.ready_tasks() if t.element_id == element_id]
+            run.complete_task(task.task_ref, data, now=T0)
+            written.update(run.written)
+        assert written == {"authorization_status": "approved", "a_note": "x"}
+
+
 class TestScriptFailuresBecomeEngineFailures:
     @pytest.mark.parametrize("script", [
         "import os",

@@ -88,7 +88,7 @@ class SimulatedCase:
     def _settle(self, run: CaseRun) -> None:
         self.state = run.serialize()
         self.completed = run.completed
-        self.data = json_safe(run.data())
+        self.data = {**self.data, **json_safe(run.written)}
         self.timers = run.waiting_timers()
         self.waiting_messages = sorted({m.name for m in run.waiting_messages()})
         self.sent.extend(message.name for message in run.sent_messages)
