@@ -102,13 +102,17 @@ def worker():
 @click.argument("path", type=click.Path(path_type=Path), required=False)
 @click.option("--coverage", is_flag=True, help="Also print, per diagram, the flow nodes the tests reached.")
 def test_diagrams(path: Path | None, coverage: bool):
-    """Run the process tests (tests/*.yaml) of the diagram set(s) at PATH (default: the bpmn folder)."""
+    """Run the process tests (tests/*.yaml) of the diagram set(s) at PATH, or the one test file PATH names."""
     from workflows.process_tests import format_report, run_diagram_tests
 
     from .config import from_environment
 
     bpmn_path = from_environment()["BPMN_PATH"]
-    report = run_diagram_tests(_diagram_sets(path or Path(bpmn_path)), _library(bpmn_path))
+    only = None
+    if path is not None and path.is_file() and path.suffix in (".yaml", ".yml"):
+        # One process test: run it in its diagram set (bpmn/<set>/tests/<test>.yaml).
+        only, path = f"{path.parent.name}/{path.name}", path.resolve().parent.parent
+    report = run_diagram_tests(_diagram_sets(path or Path(bpmn_path)), _library(bpmn_path), only=only)
     for line in format_report(report, coverage=coverage):
         click.echo(line)
     sys.exit(0 if report.passed and report.outcomes else 1)

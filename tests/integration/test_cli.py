@@ -109,3 +109,25 @@ def test_demo_loads_a_user_per_lane_and_cases_of_every_setting_at_different_stag
     assert {case.setting for case in cases} == {"acute_hospital", "inpatient_rehab", "workers_comp"}
     assert {"inpatient_rehab", "workers_comp"} <= worked, "some demo cases are past their first task"
     assert run_cli("demo").output.strip().endswith("Users exist already; nothing loaded.")
+
+
+def test_test_diagrams_runs_a_set_or_one_test_and_reports_coverage(run_cli):
+    whole = run_cli("test-diagrams", str(REPO / "bpmn" / "workers_comp"), "--coverage")
+    assert whole.exit_code == 0, whole.output
+    assert "workers_comp/return_to_work.bpmn: 12/12 (100%)" in whole.output
+    one = run_cli("test-diagrams", str(REPO / "bpmn" / "workers_comp" / "tests" / "workers_comp_precert_clocks.yaml"))
+    assert one.exit_code == 0 and "1 process test(s): 1 passed, 0 failed" in one.output
+
+
+def test_test_diagrams_fails_with_the_step_and_the_difference(run_cli, tmp_path):
+    folder = tmp_path / "referral"
+    source = REPO / "tests" / "data" / "process_tests" / "referral"
+    (folder / "forms").mkdir(parents=True)
+    (folder / "tests").mkdir()
+    (folder / "referral.bpmn").write_bytes((source / "referral.bpmn").read_bytes())
+    (folder / "forms" / "intake.schema.json").write_bytes((source / "forms" / "intake.schema.json").read_bytes())
+    (folder / "tests" / "wrong.yaml").write_text("steps:\n  - expect: {tasks: [chase]}\n")
+    result = run_cli("test-diagrams", str(folder))
+    assert result.exit_code == 1
+    assert "FAIL  referral/tests/wrong.yaml" in result.output
+    assert "step 1 (expect): no task 'chase' among the open tasks (intake)" in result.output

@@ -42,8 +42,11 @@ class SuiteReport:
 
 
 def run_diagram_tests(diagram_sets: Sequence[catalog.DiagramSet], library: Sequence[catalog.DiagramSet],
-                      *, engine: Engine | None = None) -> SuiteReport:
-    """Run every process test of the sets; coverage counts the sets' own diagrams and the library's they reach."""
+                      *, engine: Engine | None = None, only: str | None = None) -> SuiteReport:
+    """Run every process test of the sets (or only the one at path `only` in its set).
+
+    Coverage counts the sets' own diagrams and the library's diagrams they reach.
+    """
     engine = engine or Engine(trace_elements=True)
     report = SuiteReport()
     for diagram_set in diagram_sets:
@@ -56,7 +59,8 @@ def run_diagram_tests(diagram_sets: Sequence[catalog.DiagramSet], library: Seque
         bundles = _bundles(complete)
         labels = _file_labels(complete, bundles)
         _count_elements(report, complete, bundles, labels)
-        for path in sorted(p for p in diagram_set.files if _is_test(p) and p not in complete.dependency_files):
+        for path in sorted(p for p in diagram_set.files if _is_test(p) and p not in complete.dependency_files
+                           and only in (None, p)):
             label = f"{diagram_set.name}/{path}"
             try:
                 test = load_process_test(label, diagram_set.files[path])
