@@ -41,6 +41,9 @@ from .pruning import prune_history
 from .scripting import make_script_engine
 from .serialization import CaseSerializer
 
+# A token has come to these tasks (a waiting join or timer has been reached through its flow).
+_TOKEN_ARRIVED = TaskState.COMPLETED | TaskState.READY | TaskState.STARTED | TaskState.WAITING
+
 
 class Engine:
     """Runs cases of parsed process bundles (see catalog.ProcessBundle)."""
@@ -75,8 +78,9 @@ class CaseRun:
         self.bundle = bundle
         self.workflow = workflow
         self.sent_messages: list[SentMessage] = []
-        # (process id, element id) of every flow node reached, when the engine traces them.
-        self.reached: set[tuple[str, str]] = set()
+        # When the engine traces them: (process id, element id) of every flow node reached,
+        # and (process id, source id, target id) of every sequence flow a token took.
+        self.reached: set[tuple[str, ...]] = set()
         # Every value a step of the case wrote during this run, the latest write last (see _record_writes).
         self.written: dict[str, Any] = {}
 
@@ -220,12 +224,24 @@ class CaseRun:
             kind="stalled",
         )
 
-    def _reached_elements(self) -> set[tuple[str, str]]:
+    def _reached_elements(self) -> set[tuple[str, ...]]:
+        """(process, element) for each flow node reached, and (process, source, target) for each flow taken."""
         reached = set()
         for workflow in (self.workflow, *self.workflow.subprocesses.values()):
             for task in workflow.tasks.values():
-                if task.state in (TaskState.COMPLETED, TaskState.READY, TaskState.STARTED) and task.task_spec.bpmn_id:
-                    reached.add((task.task_spec._wf_spec.name, task.task_spec.bpmn_id))
+                spec = task.task_spec
+                # A join cancels the instances of branches that arrived before the one that fires it.
+                arrived_at_join = (task.state == TaskState.CANCELLED and isinstance(spec, Join)
+                                   and task.parent is not None and task.parent.state == TaskState.COMPLETED)
+                if not spec.bpmn_id or not (task.has_state(_TOKEN_ARRIVED) or arrived_at_join):
+                    continue
+                if task.state not in (TaskState.WAITING, TaskState.CANCELLED):
+                    reached.add((spec._wf_spec.name, spec.bpmn_id))
+                source = task.parent
+                while source is not None and not source.task_spec.bpmn_id:
+                    source = source.parent
+                if source is not None:
+                    reached.add((spec._wf_spec.name, source.task_spec.bpmn_id, spec.bpmn_id))
         return reached
 
     def _all_tasks(self) -> Iterator:

@@ -48,10 +48,10 @@ def test_process_test_passes(report, path):
 
 
 @pytest.mark.parametrize("path", DIAGRAMS, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_process_tests_reach_every_flow_node(report, path):
+def test_process_tests_reach_every_flow_node_and_take_every_branch(report, path):
     coverage = report.coverage.get(f"{path.parent.name}/{path.name}")
     assert coverage is not None, "no process test starts or calls any process of this diagram"
-    assert coverage.missed == []
+    assert (coverage.missed, coverage.missed_flows) == ([], [])
 
 
 @pytest.mark.parametrize("path", DIAGRAMS, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -314,6 +314,27 @@ class TestLongCases:
         assert {k: v for k, v in run.data().items() if k.endswith("_done")} == {"a_done": True, "b_done": True, "c_done": True}
 
 
+class TestTracingForProcessTests:
+    def test_every_branch_into_a_join_counts_as_taken_though_the_join_cancels_earlier_arrivals(self):
+        engine = Engine(trace_elements=True)
+        files = {"joined.bpmn": JOIN_PROCESS.replace("{gateway}", "parallelGateway").encode()}
+        bundle = catalog.build_bundles(catalog.DiagramSet("joined", files))["joined"]
+        run = engine.start(bundle, data={}, now=T0)
+        reached = set(run.reached)
+        for element_id in ("a", "b", "c"):
+            run = engine.resume(bundle, run.serialize())
+            [task] = [t for t in run.ready_tasks() if t.element_id == element_id]
+            run.complete_task(task.task_ref, {}, now=T0)
+            reached |= run.reached
+        assert {("joined", branch, "join") for branch in "abc"} <= reached
+        assert {("joined", "split", branch) for branch in "abc"} <= reached
+        assert {("joined", "join"), ("joined", "after")} <= reached
+        assert ("joined", "end") not in reached
+
+    def test_the_service_engine_does_not_trace(self, engine, bundles):
+        assert engine.start(bundles["review_loop"], data={}, now=T0).reached == set()
+
+
 class TestTheCaseRecord:
     def test_a_branch_with_a_stale_copy_does_not_undo_another_branchs_write(self, engine):
         files = {"joined.bpmn": JOIN_PROCESS.replace("{gateway}", "parallelGateway").encode()}

@@ -69,6 +69,7 @@ class TestPassingScenarios:
         assert failures(report) == [] and report.passed
         coverage = report.coverage["referral/referral.bpmn"]
         assert coverage.missed == [] and coverage.percent == 100.0
+        assert coverage.missed_flows == [] and len(coverage.flows) == 8
         assert {"intake", "send_referral", "await_response", "accepted_gateway", "chase", "cool_off",
                 "placed", "not_placed", "start"} <= set(coverage.elements)
 
@@ -76,8 +77,9 @@ class TestPassingScenarios:
         report = run(HAPPY)
         assert report.coverage["referral/referral.bpmn"].missed == ["chase", "cool_off", "not_placed"]
         lines = format_report(report, coverage=True)
-        assert "  referral/referral.bpmn: 6/9 (67%)" in lines
+        assert "  referral/referral.bpmn: 6/9 (67%) nodes, 5/8 (62%) flows" in lines
         assert "    never reached: chase, cool_off, not_placed" in lines
+        assert "    never taken: f_chased, f_cooled, f_declined" in lines
 
     def test_repeated_steps_run_each_turn(self):
         report = run("""

@@ -18,11 +18,14 @@ def format_report(report: SuiteReport, *, coverage: bool = False) -> list[str]:
     lines.append(f"{len(report.outcomes)} process test(s): {len(report.outcomes) - failed} passed, {failed} failed"
                  + (f", {len(report.problems)} could not run" if report.problems else ""))
     if coverage:
-        lines.append("Flow-node coverage:")
+        lines.append("Coverage (flow nodes reached; sequence flows taken, i.e. gateway branches):")
         for file in sorted(report.coverage):
             item = report.coverage[file]
-            reached = len(item.reached & set(item.elements))
-            lines.append(f"  {file}: {reached}/{len(item.elements)} ({item.percent:.0f}%)")
+            reached, taken = len(item.reached & set(item.elements)), len(item.taken & set(item.flows))
+            lines.append(f"  {file}: {reached}/{len(item.elements)} ({item.percent:.0f}%) nodes, "
+                         f"{taken}/{len(item.flows)} ({item.flow_percent:.0f}%) flows")
             if item.missed:
                 lines.append(f"    never reached: {', '.join(item.missed)}")
+            if item.missed_flows:
+                lines.append(f"    never taken: {', '.join(item.missed_flows)}")
     return lines

@@ -20,14 +20,24 @@ class DiagramCoverage:
     file: str
     elements: dict[str, str]  # element id -> process id
     reached: set[str] = field(default_factory=set)
+    flows: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # flow id -> (process, source, target)
+    taken: set[str] = field(default_factory=set)
 
     @property
     def missed(self) -> list[str]:
         return sorted(set(self.elements) - self.reached)
 
     @property
+    def missed_flows(self) -> list[str]:
+        return sorted(set(self.flows) - self.taken)
+
+    @property
     def percent(self) -> float:
         return 100.0 * len(self.reached & set(self.elements)) / len(self.elements) if self.elements else 100.0
+
+    @property
+    def flow_percent(self) -> float:
+        return 100.0 * len(self.taken & set(self.flows)) / len(self.flows) if self.flows else 100.0
 
 
 @dataclass
@@ -59,6 +69,7 @@ def run_diagram_tests(diagram_sets: Sequence[catalog.DiagramSet], library: Seque
         bundles = _bundles(complete)
         labels = _file_labels(complete, bundles)
         _count_elements(report, complete, bundles, labels)
+        flows = _count_flows(report, complete, labels)
         for path in sorted(p for p in diagram_set.files if _is_test(p) and p not in complete.dependency_files
                            and only in (None, p)):
             label = f"{diagram_set.name}/{path}"
@@ -69,10 +80,14 @@ def run_diagram_tests(diagram_sets: Sequence[catalog.DiagramSet], library: Seque
                 continue
             outcome = run_process_test(test, bundles, engine)
             report.outcomes.append(outcome)
-            for process_id, element_id in outcome.reached:
-                file = labels.get(process_id)
-                if file in report.coverage:
-                    report.coverage[file].reached.add(element_id)
+            for reached in outcome.reached:
+                file = labels.get(reached[0])
+                if file not in report.coverage:
+                    continue
+                if len(reached) == 2:
+                    report.coverage[file].reached.add(reached[1])
+                else:
+                    report.coverage[file].taken.update(flows.get(reached, ()))
     return report
 
 
@@ -114,3 +129,18 @@ def _count_elements(report: SuiteReport, complete: catalog.DiagramSet, bundles: 
             for task_spec in spec.task_specs.values():
                 if task_spec.bpmn_id and not task_spec.bpmn_id.startswith(("Start", "End")):
                     coverage.elements.setdefault(task_spec.bpmn_id, spec.name)
+
+
+def _count_flows(report: SuiteReport, complete: catalog.DiagramSet, labels: dict[str, str]) -> dict:
+    """Record each diagram's sequence flows; return (process, source, target) -> flow ids."""
+    by_ends: dict[tuple[str, str, str], list[str]] = {}
+    for path, root in diagram_xml.xml_documents(complete.files, ".bpmn"):
+        for flow in root.iter(diagram_xml.bpmn_tag("sequenceFlow")):
+            container = flow.getparent().get("id")
+            file = labels.get(container)
+            if file not in report.coverage or not flow.get("id"):
+                continue
+            ends = (container, flow.get("sourceRef"), flow.get("targetRef"))
+            report.coverage[file].flows[flow.get("id")] = ends
+            by_ends.setdefault(ends, []).append(flow.get("id"))
+    return by_ends
