@@ -21,7 +21,6 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
-from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 
 from .clock import running_at
@@ -33,16 +32,15 @@ from .engine_views import (
     WaitingTimer,
     flatten_correlations,
     plain_payload,
+    reached_elements,
     ready_task,
+    record_writes,
     timer_due_at,
 )
 from .errors import CaseworkError, Conflict, NotFound, StalledCase
 from .pruning import prune_history
 from .scripting import make_script_engine
 from .serialization import CaseSerializer
-
-# A token has come to these tasks (a waiting join or timer has been reached through its flow).
-_TOKEN_ARRIVED = TaskState.COMPLETED | TaskState.READY | TaskState.STARTED | TaskState.WAITING
 
 
 class Engine:
@@ -191,27 +189,11 @@ class CaseRun:
             SentMessage(event.event_definition.name, plain_payload(event.payload)) for event in self.workflow.get_events()
         )
         if self.engine.trace_elements:
-            self.reached |= self._reached_elements()
-        self._record_writes(finished_before)
+            self.reached |= reached_elements(self.workflow)
+        record_writes(self._all_tasks(), finished_before, self.written)
         prune_history(self.workflow)
         if check_stall:
             self._refuse_stall()
-
-    def _record_writes(self, finished_before: set) -> None:
-        """Keep the values each step completed in this operation changed, in the order the steps finished.
-
-        Each parallel branch and sub-process carries its own copy of the data, so no single
-        task holds the case's latest values: a branch's copy can be stale, and an interrupted
-        sub-process takes its copy with it. What each step itself wrote is the case record.
-        Joins only re-merge branch copies, so they write nothing of their own.
-        """
-        done = [task for task in self._all_tasks() if task.state == TaskState.COMPLETED
-                and task.id not in finished_before and not isinstance(task.task_spec, Join)]
-        for task in sorted(done, key=lambda t: t.last_state_change):
-            before = task.parent.data if task.parent is not None else {}
-            for key, value in task.data.items():
-                if key != "data_objects" and (key not in before or before[key] != value):
-                    self.written[key] = value
 
     def _refuse_stall(self) -> None:
         if self.completed or self.workflow.event_manager.tasks:
@@ -223,26 +205,6 @@ class CaseRun:
             "the diagram would leave it stuck here.",
             kind="stalled",
         )
-
-    def _reached_elements(self) -> set[tuple[str, ...]]:
-        """(process, element) for each flow node reached, and (process, source, target) for each flow taken."""
-        reached = set()
-        for workflow in (self.workflow, *self.workflow.subprocesses.values()):
-            for task in workflow.tasks.values():
-                spec = task.task_spec
-                # A join cancels the instances of branches that arrived before the one that fires it.
-                arrived_at_join = (task.state == TaskState.CANCELLED and isinstance(spec, Join)
-                                   and task.parent is not None and task.parent.state == TaskState.COMPLETED)
-                if not spec.bpmn_id or not (task.has_state(_TOKEN_ARRIVED) or arrived_at_join):
-                    continue
-                if task.state not in (TaskState.WAITING, TaskState.CANCELLED):
-                    reached.add((spec._wf_spec.name, spec.bpmn_id))
-                source = task.parent
-                while source is not None and not source.task_spec.bpmn_id:
-                    source = source.parent
-                if source is not None:
-                    reached.add((spec._wf_spec.name, source.task_spec.bpmn_id, spec.bpmn_id))
-        return reached
 
     def _all_tasks(self) -> Iterator:
         yield from self.workflow.tasks.values()

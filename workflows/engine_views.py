@@ -1,4 +1,4 @@
-"""Plain views of a running case's engine tasks: what is ready, waiting and sent.
+"""Plain views of a running case's engine tasks: what is ready, waiting, sent, reached and written.
 
 The facade (engine.py) hands these to the rest of the core, which never sees a
 SpiffWorkflow task.
@@ -15,6 +15,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     TimerEventDefinition,
 )
+from SpiffWorkflow.specs.Join import Join
+from SpiffWorkflow.util.task import TaskState
 
 
 @dataclass(frozen=True)
@@ -112,3 +114,45 @@ def flatten_correlations(correlations: dict) -> dict[str, Any]:
         if isinstance(values, dict):
             flat.update(values)
     return flat
+
+
+# A token has come to these tasks (a waiting join or timer has been reached through its flow).
+_TOKEN_ARRIVED = TaskState.COMPLETED | TaskState.READY | TaskState.STARTED | TaskState.WAITING
+
+
+def reached_elements(top) -> set[tuple[str, ...]]:
+    """(process, element) for each flow node reached, and (process, source, target) for each flow taken."""
+    reached = set()
+    for workflow in (top, *top.subprocesses.values()):
+        for task in workflow.tasks.values():
+            spec = task.task_spec
+            # A join cancels the instances of branches that arrived before the one that fires it.
+            arrived_at_join = (task.state == TaskState.CANCELLED and isinstance(spec, Join)
+                               and task.parent is not None and task.parent.state == TaskState.COMPLETED)
+            if not spec.bpmn_id or not (task.has_state(_TOKEN_ARRIVED) or arrived_at_join):
+                continue
+            if task.state not in (TaskState.WAITING, TaskState.CANCELLED):
+                reached.add((spec._wf_spec.name, spec.bpmn_id))
+            source = task.parent
+            while source is not None and not source.task_spec.bpmn_id:
+                source = source.parent
+            if source is not None:
+                reached.add((spec._wf_spec.name, source.task_spec.bpmn_id, spec.bpmn_id))
+    return reached
+
+
+def record_writes(tasks, finished_before: set, written: dict[str, Any]) -> None:
+    """Keep the values each step completed in this operation changed, in the order the steps finished.
+
+    Each parallel branch and sub-process carries its own copy of the data, so no single
+    task holds the case's latest values: a branch's copy can be stale, and an interrupted
+    sub-process takes its copy with it. What each step itself wrote is the case record.
+    Joins only re-merge branch copies, so they write nothing of their own.
+    """
+    done = [task for task in tasks if task.state == TaskState.COMPLETED
+            and task.id not in finished_before and not isinstance(task.task_spec, Join)]
+    for task in sorted(done, key=lambda t: t.last_state_change):
+        before = task.parent.data if task.parent is not None else {}
+        for key, value in task.data.items():
+            if key != "data_objects" and (key not in before or before[key] != value):
+                written[key] = value
