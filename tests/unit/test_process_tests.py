@@ -81,6 +81,15 @@ class TestPassingScenarios:
         assert "    never reached: chase, cool_off, not_placed" in lines
         assert "    never taken: f_chased, f_cooled, f_declined" in lines
 
+    def test_elements_with_modeler_default_ids_count_too(self):
+        files = dict(catalog.read_diagram_set(REFERRAL).files)
+        files["referral.bpmn"] = files["referral.bpmn"].replace(b'"start"', b'"StartEvent_1"').replace(
+            b'"placed"', b'"EndEvent_0abc"').replace(b">placed<", b">EndEvent_0abc<").replace(b">start<", b">StartEvent_1<")
+        files["tests/t.yaml"] = HAPPY.encode()
+        report = run_diagram_tests([catalog.DiagramSet("referral", files)], [])
+        coverage = report.coverage["referral/referral.bpmn"]
+        assert report.passed and {"StartEvent_1", "EndEvent_0abc"} <= coverage.reached <= set(coverage.elements)
+
     def test_repeated_steps_run_each_turn(self):
         report = run("""
 steps:

@@ -66,10 +66,11 @@ def run_diagram_tests(diagram_sets: Sequence[catalog.DiagramSet], library: Seque
             report.problems.append(f"{diagram_set.name}: the diagrams do not validate: "
                                    + "; ".join(str(problem) for problem in problems))
             continue
-        bundles = _bundles(complete)
+        documents = [root for _, root in diagram_xml.xml_documents(complete.files, ".bpmn")]
+        bundles = _bundles(complete, documents)
         labels = _file_labels(complete, bundles)
         _count_elements(report, complete, bundles, labels)
-        flows = _count_flows(report, complete, labels)
+        flows = _count_flows(report, documents, labels)
         for path in sorted(p for p in diagram_set.files if _is_test(p) and p not in complete.dependency_files
                            and only in (None, p)):
             label = f"{diagram_set.name}/{path}"
@@ -95,10 +96,10 @@ def _is_test(path: str) -> bool:
     return path.startswith(TEST_FOLDER) and path.lower().endswith((".yaml", ".yml"))
 
 
-def _bundles(complete: catalog.DiagramSet) -> dict:
+def _bundles(complete: catalog.DiagramSet, documents: list) -> dict:
     """A bundle for every executable process in the set, called ones included (a test may start any)."""
     bundles = {}
-    for path, root in diagram_xml.xml_documents(complete.files, ".bpmn"):
+    for root in documents:
         for process in root.iter(diagram_xml.bpmn_tag("process")):
             process_id = process.get("id")
             if process_id and diagram_xml.is_executable(process) and process_id not in bundles:
@@ -127,14 +128,14 @@ def _count_elements(report: SuiteReport, complete: catalog.DiagramSet, bundles: 
                 continue
             coverage = report.coverage.setdefault(file, DiagramCoverage(file, {}))
             for task_spec in spec.task_specs.values():
-                if task_spec.bpmn_id and not task_spec.bpmn_id.startswith(("Start", "End")):
+                if task_spec.bpmn_id:  # SpiffWorkflow's own specs (Start, End, joins it adds) have none
                     coverage.elements.setdefault(task_spec.bpmn_id, spec.name)
 
 
-def _count_flows(report: SuiteReport, complete: catalog.DiagramSet, labels: dict[str, str]) -> dict:
+def _count_flows(report: SuiteReport, documents: list, labels: dict[str, str]) -> dict:
     """Record each diagram's sequence flows; return (process, source, target) -> flow ids."""
     by_ends: dict[tuple[str, str, str], list[str]] = {}
-    for path, root in diagram_xml.xml_documents(complete.files, ".bpmn"):
+    for root in documents:
         for flow in root.iter(diagram_xml.bpmn_tag("sequenceFlow")):
             container = flow.getparent().get("id")
             file = labels.get(container)
