@@ -67,7 +67,7 @@ def add_parts(start: date | datetime, parts: dict[str, float]) -> date | datetim
 def is_business_day(day: Moment, holidays: Iterable[Moment] = ()) -> bool:
     """Tell whether `day` is a weekday that is not one of the holidays."""
     as_date = _day_of(_as_moment(day))
-    return as_date.weekday() < 5 and as_date not in _holiday_set(holidays)
+    return as_date.weekday() < 5 and as_date not in holiday_dates(holidays)
 
 
 def add_business_days(start: Moment, days: int, holidays: Iterable[Moment] = ()) -> date | datetime:
@@ -75,7 +75,7 @@ def add_business_days(start: Moment, days: int, holidays: Iterable[Moment] = ())
     start = _as_moment(start)
     if isinstance(days, bool) or not isinstance(days, int):
         raise TypeError(f"Business days must be a whole number, got {days!r}")
-    off = {h for h in _holiday_set(holidays) if h.weekday() < 5}
+    off = {h for h in holiday_dates(holidays) if h.weekday() < 5}
     step = 1 if days >= 0 else -1
     first = _day_of(start)
     try:
@@ -99,7 +99,7 @@ def business_days_between(start: Moment, end: Moment, holidays: Iterable[Moment]
         return -business_days_between(last, first, holidays)
     weeks, rest = divmod((last - first).days, 7)
     count = 5 * weeks + sum(1 for n in range(1, rest + 1) if (first + timedelta(days=n)).weekday() < 5)
-    return count - sum(1 for h in _holiday_set(holidays) if h.weekday() < 5 and first < h <= last)
+    return count - sum(1 for h in holiday_dates(holidays) if h.weekday() < 5 and first < h <= last)
 
 
 def length_of_stay(admitted_at: Moment, discharged_at: Moment) -> int:
@@ -129,7 +129,8 @@ def _same_zone_days(first: date | datetime, second: date | datetime) -> tuple[da
     return _day_of(first), _day_of(second)
 
 
-def _holiday_set(holidays: Iterable[Moment] | None) -> set[date]:
+def holiday_dates(holidays: Iterable[Moment] | None) -> set[date]:
+    """The calendar days of holidays given as dates, date-times or ISO 8601 text."""
     if holidays is None:
         return set()
     if isinstance(holidays, (str, date)):

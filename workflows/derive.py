@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from .due_rules import DuePolicy, due_window
+from .due_rules import DuePolicy, ready_task_window
 from .engine import CaseRun
 from .model import (
     Case,
@@ -89,8 +89,7 @@ def _sync_tasks(uow, case, run, *, now, actor, completed_task_ref, policy) -> No
             record_event(uow, case, now, actor, "task_cancelled", {"task_id": task.id, "element_id": task.element_id})
         uow.tasks.update(task)
     for ready_task in ready.values():
-        window = due_window(ready_task.properties, opened_at=now, data=run.task_data(ready_task.task_ref),
-                            policy=policy, element_id=ready_task.element_id, boundary_due_at=ready_task.boundary_due_at)
+        window = ready_task_window(ready_task, opened_at=now, data=run.task_data(ready_task.task_ref), policy=policy)
         due_at, at_risk_at = (window.due_at, window.at_risk_at) if window else (None, None)
         task = uow.tasks.add(
             HumanTask(

@@ -44,9 +44,7 @@ class DuePolicy:
             raise ValueError(f"'{zone_name}' is not a time zone name, e.g. \"America/New_York\"") from None
         if not 0 < at_risk_fraction <= 1:
             raise ValueError(f"The at-risk fraction must be above 0 and at most 1, got {at_risk_fraction}")
-        days = frozenset(calendar.parse_datetime(h).date() if not isinstance(h, date) or isinstance(h, datetime)
-                         else h for h in holidays)
-        return cls(zone=zone, holidays=days, at_risk_fraction=at_risk_fraction)
+        return cls(zone=zone, holidays=frozenset(calendar.holiday_dates(holidays)), at_risk_fraction=at_risk_fraction)
 
 
 @dataclass(frozen=True)
@@ -82,6 +80,12 @@ def due_window(
     except ValueError as err:
         raise DiagramError(DiagramProblem(f"the due rule is not valid: {err}", element_id=element_id)) from err
     return _window(starts_at, due_local.astimezone(timezone.utc), policy)
+
+
+def ready_task_window(ready, *, opened_at: datetime, data: Mapping[str, Any], policy: DuePolicy) -> DueWindow | None:
+    """The due window of a task that has just opened (an engine ReadyTask), from its rule or boundary timer."""
+    return due_window(ready.properties, opened_at=opened_at, data=data, policy=policy,
+                      element_id=ready.element_id, boundary_due_at=ready.boundary_due_at)
 
 
 def _window(starts_at: datetime, due_at: datetime, policy: DuePolicy) -> DueWindow:

@@ -107,9 +107,9 @@ class CaseRun:
         waiting = [ed for _, ed, _ in self._waiting_definitions(MessageEventDefinition) if ed.name == name]
         # A message may also start an event sub-process the case offers (a new request, an ad-hoc step).
         waiting += [ed for _, ed in self._event_subprocess_starts() if ed.name == name]
-        definition = waiting[0] if waiting else None
-        if definition is None:
+        if not waiting:
             raise NotFound(f"This case is not waiting for a message named '{name}'.")
+        definition = waiting[0]
         with self.operation(now, "message"):
             correlations = definition.calculate_correlations(
                 self.workflow.script_engine, definition.correlation_properties, payload

@@ -1,9 +1,8 @@
 """Use cases on whole cases: open, cancel, read, list."""
 from __future__ import annotations
 
-from typing import Any
-
 from dataclasses import dataclass
+from typing import Any
 
 from ..derive import record_event, sync_case
 from ..errors import EngineFailure, Forbidden, InvalidInput, NotFound

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ..derive import json_safe
-from ..due_rules import DuePolicy, due_window
+from ..due_rules import DuePolicy, ready_task_window
 from ..engine import CaseRun, Engine, WaitingTimer
 from ..errors import NotFound
 from ..forms import validate_submission
@@ -99,8 +99,7 @@ class SimulatedCase:
             task = known.get(ready.task_ref)
             if task is None:
                 task_data = json_safe(run.task_data(ready.task_ref))
-                window = due_window(ready.properties, opened_at=self.now, data=task_data, policy=self.policy,
-                                    element_id=ready.element_id, boundary_due_at=ready.boundary_due_at)
+                window = ready_task_window(ready, opened_at=self.now, data=task_data, policy=self.policy)
                 task = OpenTask(ready.task_ref, ready.element_id, ready.title, ready.lane, self.now,
                                 window.due_at if window else None, window.at_risk_at if window else None,
                                 task_data, ready.form_ref)
