@@ -76,6 +76,10 @@ def complete_task(services: Services, *, actor: User, task_id: int, data: dict[s
             if task.assignee is None and not (actor.has_role(task.candidate_role) or is_supervisor(actor)):
                 raise Forbidden(f"Task {task_id} is for the {task.candidate_role} role, which you do not hold.")
             case = active_case(uow, task.case_id)
+            # Read the task again after the case: under READ COMMITTED (PostgreSQL) another
+            # completion may have committed between the two reads, leaving an open-looking row
+            # beside a case state where the task is gone. Now the row is at least as new as the case.
+            task = open_task(uow, task_id)
             bundle = services.bundles.get(uow, case.process_version_id)
             schema = bundle.forms.get(task.form_ref) if task.form_ref else None
             data = validate_submission(schema, data, form_name=task.form_ref or "task")
