@@ -1,11 +1,13 @@
-"""Due-date arithmetic: ISO 8601 durations, business days, lengths of stay.
+"""Due-date arithmetic: ISO 8601 durations, business days, working hours, lengths of stay.
 
 Pure functions: the current time always comes in as an argument, never from the wall
 clock. Moments may be `date`, `datetime` or ISO 8601 text (task data from forms is text).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -15,6 +17,9 @@ Moment = date | datetime | str
 # SpiffWorkflow adds calendar months one at a time, so an absurd duration would spin.
 MAX_DURATION_MONTHS = 12 * 1000
 _TIME_PARTS = ("hours", "minutes", "seconds")
+_TIME_OF_DAY = re.compile(r"^(\d{1,2}):(\d{2})$")
+_WORKING_HOURS = re.compile(r"^\s*(\S+)\s*-\s*(\S+)\s*$")
+_DAY = timedelta(days=1)
 
 
 def parse_datetime(text: Moment) -> datetime:
@@ -102,6 +107,66 @@ def business_days_between(start: Moment, end: Moment, holidays: Iterable[Moment]
     return count - sum(1 for h in holiday_dates(holidays) if h.weekday() < 5 and first < h <= last)
 
 
+def parse_time_of_day(text: str) -> timedelta:
+    """Parse "HH:MM" (24 h; "24:00" is the midnight that ends the day) into the time since midnight."""
+    match = _TIME_OF_DAY.match(text.strip()) if isinstance(text, str) else None
+    hour, minute = (int(match.group(1)), int(match.group(2))) if match else (-1, -1)
+    if not match or minute > 59 or hour > 24 or (hour == 24 and minute):
+        raise ValueError(f"{text!r} is not a time of day such as \"12:00\" or \"24:00\"")
+    return timedelta(hours=hour, minutes=minute)
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """The local hours of a business day when work is done, as times since midnight."""
+
+    opens: timedelta = timedelta(hours=8)
+    closes: timedelta = timedelta(hours=17)
+
+    def __post_init__(self):
+        if not timedelta(0) <= self.opens < self.closes <= _DAY:
+            raise ValueError(f"Working hours must open before they close, within one day; got {self}")
+
+    @classmethod
+    def parse(cls, text: str) -> WorkingHours:
+        """Parse settings text such as "08:00-17:00" (closing may be "24:00")."""
+        problem = (f"Working hours {text!r} must be an opening and a closing time of day, the closing later, "
+                   f"e.g. \"08:00-17:00\" or \"07:30-24:00\"")
+        match = _WORKING_HOURS.match(text) if isinstance(text, str) else None
+        if not match:
+            raise ValueError(problem)
+        try:
+            opens, closes = parse_time_of_day(match.group(1)), parse_time_of_day(match.group(2))
+            return cls(opens=opens, closes=closes)
+        except ValueError:
+            raise ValueError(problem) from None
+
+    def __str__(self) -> str:
+        return f"{_clock_text(self.opens)}-{_clock_text(self.closes)}"
+
+
+def add_working_time(start: datetime, duration: timedelta, *, hours: WorkingHours = WorkingHours(),
+                     holidays: Iterable[Moment] = ()) -> datetime:
+    """Add working time to a local wall-clock moment, counting only the working hours of business days."""
+    if start.tzinfo is not None:
+        raise ValueError(f"Working time is counted on the local wall clock; {start.isoformat()} has a time zone")
+    if duration < timedelta(0):
+        raise ValueError(f"Working time to add cannot be negative, got {duration}")
+    if not duration:
+        return start
+    off = holiday_dates(holidays)
+    day, moment = _working_moment(start, hours, off)
+    closes_at = _midnight(day) + hours.closes
+    if duration <= closes_at - moment:
+        return moment + duration
+    # Whole working days are counted as business days so long durations do not walk day by day.
+    full_days, rest = divmod(duration - (closes_at - moment), hours.closes - hours.opens)
+    if not rest:
+        full_days, rest = full_days - 1, hours.closes - hours.opens
+    last = add_business_days(day, full_days + 1, off)
+    return _midnight(last) + hours.opens + rest
+
+
 def length_of_stay(admitted_at: Moment, discharged_at: Moment) -> int:
     """Count the midnights between admission and discharge (a same-day stay is 0)."""
     admitted, discharged = _same_zone_days(_as_moment(admitted_at), _as_moment(discharged_at))
@@ -116,6 +181,24 @@ def _as_moment(value: Moment) -> date | datetime:
     if not isinstance(value, date):
         raise TypeError(f"Expected a date, datetime or ISO 8601 text, got {value.__class__.__name__}")
     return value
+
+
+def _working_moment(start: datetime, hours: WorkingHours, holidays: set[date]) -> tuple[date, datetime]:
+    # The first moment at or after `start` inside working hours, with its business day.
+    day = start.date()
+    if not is_business_day(day, holidays) or start >= _midnight(day) + hours.closes:
+        day = add_business_days(day, 1, holidays)
+        return day, _midnight(day) + hours.opens
+    return day, max(start, _midnight(day) + hours.opens)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day)
+
+
+def _clock_text(since_midnight: timedelta) -> str:
+    hours, seconds = divmod(int(since_midnight.total_seconds()), 3600)
+    return f"{hours:02d}:{seconds // 60:02d}"
 
 
 def _day_of(moment: date | datetime) -> date:

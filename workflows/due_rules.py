@@ -2,10 +2,12 @@
 
 A due rule is a set of spiffworkflow properties on the user task (see bpmn/README.md):
 `dueIn` (an ISO 8601 duration, or the name of a case-data variable holding one),
-`calendar: business`, `dueFrom` (a case-data variable holding the moment the clock
-starts) and `dueTime` (a local time of day, "12:00" for "noon"). Days are counted on the
-organisation's local calendar, so "P1D" keeps the time of day across a daylight-saving
-change, while hours ("PT24H") are elapsed time.
+`calendar` ("business", "calendar" or a case-data variable holding one of them),
+`dueFrom` (a case-data variable holding the moment the clock starts) and `dueTime` (a
+local time of day, "12:00" for "noon"). Days are counted on the organisation's local
+calendar, so "P1D" keeps the time of day across a daylight-saving change. On the
+calendar clock hours ("PT24H") are elapsed time; on the business calendar they are
+working hours, counted on the local wall clock.
 """
 from __future__ import annotations
 
@@ -20,31 +22,36 @@ from . import calendar
 from .errors import DiagramError, DiagramProblem
 
 AT_RISK_FRACTION = 0.8
+DEFAULT_WORKING_HOURS = "08:00-17:00"
 _VARIABLE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _ISO_DURATION = re.compile(r"^P(\d|T\d)", re.IGNORECASE)
-_TIME_OF_DAY = re.compile(r"^(\d{1,2}):(\d{2})$")
 _CLOCK_PARTS = ("hours", "minutes", "seconds")
+_CALENDARS = ("business", "calendar")
 
 
 @dataclass(frozen=True)
 class DuePolicy:
-    """The organisation's calendar: its time zone, holidays and when a task counts as at risk."""
+    """The organisation's calendar: its time zone, holidays, working hours and when a task counts as at risk."""
 
     zone: tzinfo = timezone.utc
     holidays: frozenset[date] = field(default_factory=frozenset)
     at_risk_fraction: float = AT_RISK_FRACTION
+    working_hours: calendar.WorkingHours = field(default_factory=calendar.WorkingHours)
 
     @classmethod
     def of(cls, *, zone_name: str | None = None, holidays: Iterable[Any] = (),
-           at_risk_fraction: float = AT_RISK_FRACTION) -> "DuePolicy":
-        """Build a policy from settings text: an IANA zone name and ISO dates."""
+           at_risk_fraction: float = AT_RISK_FRACTION,
+           working_hours: str | None = DEFAULT_WORKING_HOURS) -> "DuePolicy":
+        """Build a policy from settings text: an IANA zone name, ISO dates and working hours ("08:00-17:00")."""
         try:
             zone = ZoneInfo(zone_name) if zone_name and zone_name.upper() != "UTC" else timezone.utc
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"'{zone_name}' is not a time zone name, e.g. \"America/New_York\"") from None
         if not 0 < at_risk_fraction <= 1:
             raise ValueError(f"The at-risk fraction must be above 0 and at most 1, got {at_risk_fraction}")
-        return cls(zone=zone, holidays=frozenset(calendar.holiday_dates(holidays)), at_risk_fraction=at_risk_fraction)
+        hours = calendar.WorkingHours.parse(working_hours if (working_hours or "").strip() else DEFAULT_WORKING_HOURS)
+        return cls(zone=zone, holidays=frozenset(calendar.holiday_dates(holidays)),
+                   at_risk_fraction=at_risk_fraction, working_hours=hours)
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ def due_window(
         starts_at = _clock_start(properties.get("dueFrom"), opened_at, data, policy)
         duration = _duration(str(due_in).strip(), data)
         local = starts_at.astimezone(policy.zone)
-        business = str(properties.get("calendar", "")).strip().lower() == "business"
+        business = _is_business_calendar(properties.get("calendar"), data)
         due_local = _add(local, duration, business=business, policy=policy)
         if properties.get("dueTime"):
             due_local = _at_time_of_day(due_local, str(properties["dueTime"]).strip(), policy)
@@ -120,8 +127,24 @@ def _duration(due_in: str, data: Mapping[str, Any]) -> dict[str, float]:
     return calendar.parse_duration(value)
 
 
+def _is_business_calendar(value: Any, data: Mapping[str, Any]) -> bool:
+    text = str(value if value is not None else "").strip()
+    if not text:
+        return False
+    if text.lower() in _CALENDARS:
+        return text.lower() == "business"
+    if not _VARIABLE.match(text):
+        raise ValueError(f"calendar must be \"business\", \"calendar\" or the name of a case-data variable "
+                         f"holding one of them; got {text!r}")
+    named = data.get(text)
+    if not isinstance(named, str) or named.strip().lower() not in _CALENDARS:
+        raise ValueError(f"calendar names the variable '{text}', which holds {named!r} "
+                         f"rather than \"business\" or \"calendar\"")
+    return named.strip().lower() == "business"
+
+
 def _add(local: datetime, parts: dict[str, float], *, business: bool, policy: DuePolicy) -> datetime:
-    """Add calendar parts on the local wall clock, then clock parts as elapsed time."""
+    """Add calendar parts on the local wall clock, then clock parts: working time or elapsed time."""
     clock = timedelta(**{p: parts.get(p, 0) for p in _CLOCK_PARTS})
     days = parts.get("days", 0) + 7 * parts.get("weeks", 0)
     if business:
@@ -130,23 +153,24 @@ def _add(local: datetime, parts: dict[str, float], *, business: bool, policy: Du
         if days != int(days):
             raise ValueError("business-day due rules count whole days")
         wall = calendar.add_business_days(local.replace(tzinfo=None), int(days), policy.holidays)
-    else:
-        calendar_parts = {p: v for p, v in parts.items() if p not in _CLOCK_PARTS}
-        wall = local.replace(tzinfo=None)
-        if any(calendar_parts.values()):
-            wall = calendar.add_parts(wall, calendar_parts)
-    return _localize(wall, policy.zone) + clock if clock else _localize(wall, policy.zone)
+        if clock:
+            # Working hours are local wall-clock hours, so they are counted before leaving local time.
+            wall = calendar.add_working_time(wall, clock, hours=policy.working_hours, holidays=policy.holidays)
+        return _localize(wall, policy.zone)
+    calendar_parts = {p: v for p, v in parts.items() if p not in _CLOCK_PARTS}
+    wall = local.replace(tzinfo=None)
+    if any(calendar_parts.values()):
+        wall = calendar.add_parts(wall, calendar_parts)
+    return _localize(wall, policy.zone) + clock
 
 
 def _at_time_of_day(due_local: datetime, text: str, policy: DuePolicy) -> datetime:
-    match = _TIME_OF_DAY.match(text)
-    hour, minute = (int(match.group(1)), int(match.group(2))) if match else (-1, -1)
-    if not match or minute > 59 or hour > 24 or (hour == 24 and minute):
-        raise ValueError(f"dueTime must be a time of day such as \"12:00\" or \"24:00\", got {text!r}")
+    try:
+        since_midnight = calendar.parse_time_of_day(text)
+    except ValueError:
+        raise ValueError(f"dueTime must be a time of day such as \"12:00\" or \"24:00\", got {text!r}") from None
     day = due_local.astimezone(policy.zone).date()
-    if hour == 24:
-        day, hour = day + timedelta(days=1), 0
-    return _localize(datetime.combine(day, time(hour, minute)), policy.zone)
+    return _localize(datetime.combine(day, time()) + since_midnight, policy.zone)
 
 
 def _localize(wall: datetime, zone: tzinfo) -> datetime:

@@ -1,18 +1,22 @@
-"""Due-date arithmetic: durations, business days and lengths of stay."""
+"""Due-date arithmetic: durations, business days, working hours and lengths of stay."""
 from __future__ import annotations
 
+import random
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from workflows.calendar import (
+    WorkingHours,
     add_business_days,
     add_duration,
+    add_working_time,
     business_days_between,
     is_business_day,
     length_of_stay,
     parse_datetime,
     parse_duration,
+    parse_time_of_day,
 )
 
 FRIDAY = date(2026, 3, 6)
@@ -72,6 +76,107 @@ class TestAddBusinessDays:
             add_business_days(FRIDAY, 1.5)
         with pytest.raises(ValueError, match="outside the supported calendar"):
             add_business_days(FRIDAY, 10**9)
+
+
+def naive_add_working_time(start: datetime, minutes: int, holidays: set[date], hours: WorkingHours) -> datetime:
+    moment, left = start, minutes
+    while left:
+        midnight = datetime.combine(moment.date(), datetime.min.time())
+        working_day = moment.weekday() < 5 and moment.date() not in holidays
+        if working_day and midnight + hours.opens <= moment < midnight + hours.closes:
+            left -= 1
+        moment += timedelta(minutes=1)
+    return moment
+
+
+class TestAddWorkingTime:
+    def test_four_hours_from_friday_afternoon_end_on_monday_morning(self):
+        assert add_working_time(datetime(2026, 3, 6, 15, 0), timedelta(hours=4)) == datetime(2026, 3, 9, 10, 0)
+
+    def test_a_holiday_is_skipped_entirely(self):
+        assert add_working_time(datetime(2026, 3, 6, 15, 0), timedelta(hours=4),
+                                holidays=["2026-03-09"]) == datetime(2026, 3, 10, 10, 0)
+
+    def test_before_opening_the_clock_starts_at_opening(self):
+        assert add_working_time(datetime(2026, 3, 2, 6, 30), timedelta(hours=4)) == datetime(2026, 3, 2, 12, 0)
+
+    def test_after_closing_the_clock_starts_at_the_next_opening(self):
+        assert add_working_time(datetime(2026, 3, 2, 22, 0), timedelta(hours=4)) == datetime(2026, 3, 3, 12, 0)
+
+    def test_on_a_weekend_or_holiday_the_clock_starts_at_the_next_opening(self):
+        assert add_working_time(datetime(2026, 3, 7, 10, 0), timedelta(hours=4)) == datetime(2026, 3, 9, 12, 0)
+        assert add_working_time(datetime(2026, 11, 26, 10, 0), timedelta(hours=1),
+                                holidays=["2026-11-26", "2026-11-27"]) == datetime(2026, 11, 30, 9, 0)
+
+    def test_work_that_ends_at_closing_is_due_at_closing_not_at_the_next_opening(self):
+        assert add_working_time(datetime(2026, 3, 6, 15, 0), timedelta(hours=2)) == datetime(2026, 3, 6, 17, 0)
+        assert add_working_time(datetime(2026, 3, 2, 8, 0), timedelta(hours=18)) == datetime(2026, 3, 3, 17, 0)
+
+    def test_starting_exactly_at_closing_counts_from_the_next_opening(self):
+        assert add_working_time(datetime(2026, 3, 6, 17, 0), timedelta(hours=1)) == datetime(2026, 3, 9, 9, 0)
+
+    def test_nothing_to_count_leaves_the_moment_alone(self):
+        assert add_working_time(datetime(2026, 3, 7, 22, 0), timedelta(0)) == datetime(2026, 3, 7, 22, 0)
+
+    def test_the_working_hours_are_the_organisations(self):
+        long_day = WorkingHours.parse("07:30-19:00")
+        assert add_working_time(datetime(2026, 3, 6, 18, 0), timedelta(hours=2),
+                                hours=long_day) == datetime(2026, 3, 9, 8, 30)
+        round_the_clock = WorkingHours.parse("00:00-24:00")
+        assert add_working_time(datetime(2026, 3, 6, 23, 0), timedelta(hours=2),
+                                hours=round_the_clock) == datetime(2026, 3, 9, 1, 0)
+
+    def test_long_durations_count_whole_working_days(self):
+        # 100 working days of 9 hours from a Monday morning, no holidays: 20 weeks later, Friday evening.
+        assert add_working_time(datetime(2026, 3, 2, 8, 0), timedelta(hours=900)) == datetime(2026, 7, 17, 17, 0)
+
+    def test_the_result_matches_counting_one_minute_at_a_time(self):
+        rng = random.Random(7)
+        holidays = {date(2026, 3, 9), date(2026, 3, 10), date(2026, 3, 20)}
+        for _ in range(150):
+            hours = rng.choice([WorkingHours(), WorkingHours.parse("07:30-19:00"), WorkingHours.parse("22:00-24:00")])
+            start = datetime(2026, 3, 1) + timedelta(minutes=rng.randrange(0, 20 * 24 * 60, 15))
+            minutes = rng.randrange(1, 40 * 60, 5)
+            expected = naive_add_working_time(start, minutes, holidays, hours)
+            assert add_working_time(start, timedelta(minutes=minutes), holidays=holidays, hours=hours) == expected, (
+                start, minutes, hours)
+
+    def test_negative_or_timezone_aware_input_is_refused(self):
+        with pytest.raises(ValueError, match="cannot be negative"):
+            add_working_time(datetime(2026, 3, 2, 9, 0), timedelta(hours=-1))
+        with pytest.raises(ValueError, match="local wall clock"):
+            add_working_time(datetime(2026, 3, 2, 9, 0, tzinfo=EASTERN), timedelta(hours=1))
+
+
+class TestWorkingHours:
+    def test_the_default_is_eight_to_five(self):
+        assert WorkingHours() == WorkingHours.parse("08:00-17:00")
+        assert str(WorkingHours()) == "08:00-17:00"
+
+    def test_text_is_parsed_into_opening_and_closing(self):
+        hours = WorkingHours.parse(" 07:30 - 19:00 ")
+        assert (hours.opens, hours.closes) == (timedelta(hours=7, minutes=30), timedelta(hours=19))
+        assert WorkingHours.parse("00:00-24:00").closes == timedelta(hours=24)
+        assert str(WorkingHours.parse("7:30-24:00")) == "07:30-24:00"
+
+    @pytest.mark.parametrize("text", ["17:00-08:00", "08:00-08:00", "9-5", "08:00", "08:00-25:00", "08:60-17:00",
+                                      "24:00-24:00", "", "eight to five"])
+    def test_bad_text_is_refused_naming_it(self, text):
+        with pytest.raises(ValueError) as raised:
+            WorkingHours.parse(text)
+        assert f"'{text}'" in str(raised.value) and 'e.g. "08:00-17:00"' in str(raised.value)
+
+
+class TestParseTimeOfDay:
+    def test_hours_and_minutes_since_midnight(self):
+        assert parse_time_of_day("12:00") == timedelta(hours=12)
+        assert parse_time_of_day("7:05") == timedelta(hours=7, minutes=5)
+        assert parse_time_of_day("24:00") == timedelta(hours=24)
+
+    @pytest.mark.parametrize("text", ["noon", "24:30", "25:00", "12:60", "12", "12:00:00"])
+    def test_anything_else_is_refused(self, text):
+        with pytest.raises(ValueError, match="not a time of day"):
+            parse_time_of_day(text)
 
 
 class TestBusinessDaysBetween:
