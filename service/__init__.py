@@ -45,7 +45,8 @@ def create_app(config: dict | None = None) -> Flask:
         clock=app.config.get("CLOCK") or SystemClock(),
         engine=Engine(script_time_limit=app.config["SCRIPT_TIME_LIMIT_SECONDS"]),
         due_policy=DuePolicy.of(zone_name=app.config["TIMEZONE"], holidays=app.config["HOLIDAYS"],
-                                at_risk_fraction=app.config["AT_RISK_FRACTION"]),
+                                at_risk_fraction=app.config["AT_RISK_FRACTION"],
+                                working_hours=app.config["WORKING_HOURS"]),
     )
 
     from .api import bp as api_bp

@@ -13,6 +13,17 @@ def _flag(value: str | None, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _numbers(value: str | None, name: str, default: str) -> list[float]:
+    text = value if value not in (None, "") else default
+    try:
+        numbers = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"{name} must be numbers separated by commas, e.g. \"{default}\"; got {text!r}") from None
+    if any(number < 0 for number in numbers):
+        raise ValueError(f"{name} must not be negative; got {text!r}")
+    return numbers
+
+
 def from_environment(environ: dict[str, str] | None = None) -> dict:
     """Return the app settings read from CASEWORK_* environment variables."""
     env = os.environ if environ is None else environ
@@ -21,10 +32,16 @@ def from_environment(environ: dict[str, str] | None = None) -> dict:
         "SECRET_KEY": env.get("CASEWORK_SECRET_KEY") or None,
         "SCHEDULER_ENABLED": _flag(env.get("CASEWORK_SCHEDULER"), True),
         "TIMER_POLL_SECONDS": float(env.get("CASEWORK_TIMER_POLL_SECONDS") or 5),
+        "TIMER_LEASE_SECONDS": float(env.get("CASEWORK_TIMER_LEASE_SECONDS") or 60),
+        "TIMER_BATCH_SIZE": int(env.get("CASEWORK_TIMER_BATCH_SIZE") or 50),
+        "TIMER_RETRY_MINUTES": _numbers(env.get("CASEWORK_TIMER_RETRY_MINUTES"), "CASEWORK_TIMER_RETRY_MINUTES", "1,5,15"),
+        "SCAN_SECONDS": float(env.get("CASEWORK_SCAN_SECONDS") or 60),
+        "IDLE_DAYS": float(env.get("CASEWORK_IDLE_DAYS") or 7),
         "BPMN_PATH": env.get("CASEWORK_BPMN_PATH") or str(REPOSITORY_ROOT / "bpmn"),
         "SCRIPT_TIME_LIMIT_SECONDS": float(env.get("CASEWORK_SCRIPT_TIME_LIMIT") or 1.0),
         "TIMEZONE": env.get("CASEWORK_TIMEZONE") or "UTC",
         "HOLIDAYS": [d.strip() for d in (env.get("CASEWORK_HOLIDAYS") or "").split(",") if d.strip()],
         "AT_RISK_FRACTION": float(env.get("CASEWORK_AT_RISK_FRACTION") or 0.8),
+        "WORKING_HOURS": env.get("CASEWORK_WORKING_HOURS") or "08:00-17:00",
         "MAX_CONTENT_LENGTH": int(env.get("CASEWORK_MAX_UPLOAD_BYTES") or 5 * 1024 * 1024),
     }

@@ -1,60 +1,176 @@
-"""The scheduler: APScheduler only triggers the poll; the timer table is the source of truth."""
+"""The scheduler: APScheduler only triggers the poll; the timer table is the source of truth.
+
+Every `CASEWORK_TIMER_POLL_SECONDS` the poll claims due timers with a lease and fires
+them (workflows/handlers/timers.py), then runs the stuck-case scan when its interval
+has passed. Between polls it wakes early for a timer that falls due before the next
+one, so a timer fires within a second of its time however long the poll interval.
+Any number of schedulers (`casework run`, `casework worker`) may share a PostgreSQL
+database: leases keep them from firing a timer twice.
+"""
 from __future__ import annotations
 
 import logging
 import os
+import signal
+import socket
 import threading
-from datetime import datetime, timezone
+import uuid
+from datetime import datetime, timedelta, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from workflows import handlers
+from workflows.handlers.scan import run_stuck_scan
+from workflows.handlers.timers import TimerPolicy, fire_due_timers
 
 log = logging.getLogger(__name__)
-_started = threading.Lock()
-_running: dict[str, object] = {}
+
+# One scheduler per process, whatever starts it: keyed by pid, because a process
+# forked from one that ran a scheduler (gunicorn --preload) inherits the record but
+# not the thread.
+_registry_lock = threading.Lock()
+_running: dict[int, "TimerScheduler"] = {}
+
+# How many upcoming timers an early wake-up looks at, and how soon at the earliest it comes.
+WAKE_LOOKAHEAD = 20
+MIN_WAKE_GAP = timedelta(milliseconds=250)
 
 
-def poll_timers(app) -> None:
-    """Fire every due timer; one failing case never stops the others."""
-    try:
-        fired = handlers.fire_due_timers(app.extensions["casework"])
-        if fired:
-            log.info("Fired %d timer(s)", fired)
-    except Exception:
-        log.exception("Timer poll failed")
-
-
-def _configure(scheduler, app) -> None:
-    scheduler.add_job(
-        poll_timers,
-        "interval",
-        args=[app],
-        seconds=app.config["TIMER_POLL_SECONDS"],
-        id="poll_timers",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=datetime.now(timezone.utc),
+def timer_policy(config) -> TimerPolicy:
+    """The timer settings of an app's configuration."""
+    return TimerPolicy(
+        lease=timedelta(seconds=config["TIMER_LEASE_SECONDS"]),
+        batch_size=config["TIMER_BATCH_SIZE"],
+        retry_delays=tuple(timedelta(minutes=m) for m in config["TIMER_RETRY_MINUTES"]),
     )
 
 
-def start_embedded_scheduler(app) -> BackgroundScheduler | None:
+class TimerScheduler:
+    """The poll of one process: fire due timers under this scheduler's own lease name."""
+
+    def __init__(self, app, scheduler: BaseScheduler):
+        self.app = app
+        self.services = app.extensions["casework"]
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.policy = timer_policy(app.config)
+        self.poll_interval = timedelta(seconds=app.config["TIMER_POLL_SECONDS"])
+        self.scheduler = scheduler
+        self._polling = threading.Lock()
+        scheduler.add_job(
+            self.poll, "interval", seconds=self.poll_interval.total_seconds(), id="poll_timers",
+            max_instances=1, coalesce=True, misfire_grace_time=None,
+            # Overdue timers fire at start-up: the first poll runs at once.
+            next_run_time=datetime.now(timezone.utc),
+        )
+
+    def poll(self) -> int:
+        """Fire every due timer, run the stuck-case scan if due, and plan an early wake-up."""
+        if not self._polling.acquire(blocking=False):
+            return 0  # the interval poll and an early wake-up met; one is enough
+        fired = 0
+        try:
+            # Each part is guarded on its own: a failing scan must not stop the timers, nor the reverse.
+            try:
+                fired = fire_due_timers(self.services, owner=self.owner, policy=self.policy)
+                if fired:
+                    log.info("Fired %d timer(s)", fired)
+            except Exception:
+                log.exception("Firing due timers failed")
+            try:
+                self._scan()
+            except Exception:
+                log.exception("The stuck-case scan failed")
+            try:
+                self._wake_for_next_timer()
+            except Exception:
+                log.exception("Planning the next wake-up failed")
+        finally:
+            self._polling.release()
+        return fired
+
+    def _scan(self) -> None:
+        config = self.app.config
+        result = run_stuck_scan(
+            self.services, owner=self.owner, every=timedelta(seconds=config["SCAN_SECONDS"]),
+            idle_days=config["IDLE_DAYS"], timer_grace=max(3 * self.poll_interval, self.policy.lease),
+        )
+        if result is not None and (result.raised or result.cleared):
+            log.info("Stuck-case scan: %d flag(s) standing, %d raised, %d cleared",
+                     result.flagged, result.raised, result.cleared)
+
+    def _wake_for_next_timer(self) -> None:
+        now = self.services.clock.now()
+        with self.services.uow(read_only=True) as uow:
+            upcoming = uow.timers.due(now + self.poll_interval, limit=WAKE_LOOKAHEAD)
+        # When a timer can next be fired: its due time, after any back-off, after another scheduler's lease.
+        firable = [max(t.due_at, t.retry_at or t.due_at, t.lease_expires_at or t.due_at) for t in upcoming]
+        wake_at = min(firable, default=None)
+        if wake_at is None or wake_at >= now + self.poll_interval:
+            return
+        # Never sooner than a moment from now: a timer that stays firable (a conflict) must not spin the poll.
+        wake_at = max(wake_at, now + MIN_WAKE_GAP)
+        self.scheduler.add_job(self.poll, "date", run_date=wake_at, id="wake_for_timer",
+                               replace_existing=True, misfire_grace_time=None)
+
+    def release_leases(self) -> None:
+        """Hand back the timers this scheduler holds but has not fired (at a clean shutdown)."""
+        with self.services.uow() as uow:
+            uow.timers.release_all(owner=self.owner)
+            uow.commit()
+
+
+def start_embedded_scheduler(app) -> TimerScheduler | None:
     """Start the timer poll in this web process, once, and never in a reloader's watcher process."""
     if os.environ.get("FLASK_RUN_FROM_CLI") and os.environ.get("WERKZEUG_RUN_MAIN") not in (None, "true"):
         return None
-    with _started:
-        if "scheduler" in _running:
-            return _running["scheduler"]
-        scheduler = BackgroundScheduler(timezone=timezone.utc)
-        _configure(scheduler, app)
-        scheduler.start()
-        _running["scheduler"] = scheduler
-    return scheduler
+    with _registry_lock:
+        running = _running.get(os.getpid())
+        if running is not None:
+            return running
+        background = BackgroundScheduler(timezone=timezone.utc)
+        timer_scheduler = TimerScheduler(app, background)
+        background.start()
+        _running[os.getpid()] = timer_scheduler
+    log.info("Scheduler %s started in the web process, polling every %s s",
+             timer_scheduler.owner, timer_scheduler.poll_interval.total_seconds())
+    return timer_scheduler
+
+
+def stop_embedded_scheduler() -> None:
+    """Stop this process's embedded scheduler, if it runs, and hand back its leases."""
+    with _registry_lock:
+        running = _running.pop(os.getpid(), None)
+    if running is not None:
+        running.scheduler.shutdown(wait=True)
+        running.release_leases()
 
 
 def run_worker(app) -> None:
-    """Run the timer poll alone, in the foreground (`casework worker`)."""
-    scheduler = BlockingScheduler(timezone=timezone.utc)
-    _configure(scheduler, app)
-    scheduler.start()
+    """Run the timer poll alone, in the foreground (`casework worker`), until SIGTERM or Ctrl-C."""
+    with _registry_lock:
+        if os.getpid() in _running:
+            raise RuntimeError("This process already runs a scheduler.")
+        blocking = BlockingScheduler(timezone=timezone.utc)
+        timer_scheduler = TimerScheduler(app, blocking)
+        _running[os.getpid()] = timer_scheduler
+
+    def stop(signum, frame):
+        log.info("Scheduler %s stopping (signal %d)", timer_scheduler.owner, signum)
+        blocking.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    log.info("Scheduler %s started, polling every %s s", timer_scheduler.owner,
+             timer_scheduler.poll_interval.total_seconds())
+    try:
+        blocking.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        # Let a poll in progress finish its transaction before the leases go back.
+        if timer_scheduler._polling.acquire(timeout=60):
+            timer_scheduler._polling.release()
+        with _registry_lock:
+            _running.pop(os.getpid(), None)
+        timer_scheduler.release_leases()
+        log.info("Scheduler %s stopped", timer_scheduler.owner)

@@ -38,10 +38,18 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'casework.db'}"
         return
+    yield from _fresh_schema(request.getfixturevalue("postgres_url"))
 
+
+@pytest.fixture
+def postgres_database_url(postgres_url):
+    """URL of a new, empty PostgreSQL schema, for what only PostgreSQL deployments do."""
+    yield from _fresh_schema(postgres_url)
+
+
+def _fresh_schema(server):
     import psycopg
 
-    server = request.getfixturevalue("postgres_url")
     schema = f"t_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(_libpq_url(server), autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")

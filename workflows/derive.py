@@ -48,8 +48,13 @@ def sync_case(
     actor: str,
     completed_task_ref: str | None = None,
     policy: DuePolicy = DEFAULT_POLICY,
+    pending_timers: list[Timer] | None = None,
 ) -> None:
-    """Write the case's new state and every derived row; append events for what changed."""
+    """Write the case's new state and every derived row; append events for what changed.
+
+    `pending_timers`: the case's pending timer rows when the caller has just read them
+    in this transaction (the scheduler has), saving a second read.
+    """
     case.state = run.serialize()
     case.data = {**(case.data or {}), **json_safe(run.written)}
     case.updated_at = now
@@ -69,18 +74,20 @@ def sync_case(
     for message in run.sent_messages:
         record_event(uow, case, now, actor, "message_sent", {"name": message.name, "payload": json_safe({"p": message.payload})["p"]})
     _sync_tasks(uow, case, run, now=now, actor=actor, completed_task_ref=completed_task_ref, policy=policy)
-    _sync_timers(uow, case, run, now=now)
-    uow.messages.replace_for_case(
-        case.id,
-        [MessageWait(case.id, m.name, m.task_ref, m.element_id, json_safe(m.correlation)) for m in run.waiting_messages()],
-    )
+    _sync_timers(uow, case, run, now=now, pending=pending_timers)
+    waits = run.waiting_messages()
+    # Most actions leave the message waits as they were: then there is nothing to rewrite.
+    if waits != run.message_waits_at_load:
+        uow.messages.replace_for_case(
+            case.id, [MessageWait(case.id, m.name, m.task_ref, m.element_id, json_safe(m.correlation)) for m in waits],
+        )
 
 
 def _sync_tasks(uow, case, run, *, now, actor, completed_task_ref, policy) -> None:
     ready = {t.task_ref: t for t in run.ready_tasks()}
     for task in uow.tasks.for_case(case.id, open_only=True):
         if task.task_ref in ready:
-            ready.pop(task.task_ref)
+            _restart_clock(uow, case, task, ready.pop(task.task_ref), run, now=now, actor=actor, policy=policy)
             continue
         if task.task_ref == completed_task_ref:
             task.status, task.completed_at, task.completed_by = TaskStatus.COMPLETED, now, actor
@@ -110,19 +117,50 @@ def _sync_tasks(uow, case, run, *, now, actor, completed_task_ref, policy) -> No
         )
         record_event(uow, case, now, actor, "task_created", {
             "task_id": task.id, "element_id": task.element_id, "title": task.title,
-            "candidate_role": task.candidate_role, "due_at": due_at.isoformat() if due_at else None,
+            "candidate_role": task.candidate_role, "due_at": _iso(due_at),
         })
 
 
-def _sync_timers(uow, case, run, *, now) -> None:
+def _restart_clock(uow, case, task, ready_task, run, *, now, actor, policy) -> None:
+    """Work out an open task's due window again when this action rewrote a variable its due rule reads.
+
+    The clock restarts from the new value: a corrected inpatient order time restarts the
+    IM notice clock. The task's own copy of the data may be an older branch's, so the
+    values this action wrote take precedence.
+    """
+    rule = ready_task.properties
+    reads = {str(rule[name]).strip() for name in ("dueFrom", "dueIn", "calendar") if rule.get(name)}
+    rewritten = sorted(reads & run.written.keys())
+    if not rewritten:
+        return
+    data = {**run.task_data(ready_task.task_ref), **run.written}
+    window = ready_task_window(ready_task, opened_at=task.created_at, data=data, policy=policy)
+    due_at, at_risk_at = (window.due_at, window.at_risk_at) if window else (None, None)
+    if (due_at, at_risk_at) == (task.due_at, task.at_risk_at):
+        return
+    old_due_at = task.due_at
+    task.due_at, task.at_risk_at = due_at, at_risk_at
+    uow.tasks.update(task)
+    record_event(uow, case, now, actor, "due_changed", {
+        "task_id": task.id, "element_id": task.element_id, "title": task.title, "because_of": rewritten,
+        "old_due_at": _iso(old_due_at), "new_due_at": _iso(due_at), "new_at_risk_at": _iso(at_risk_at),
+    })
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _sync_timers(uow, case, run, *, now, pending=None) -> None:
     waiting = {t.task_ref: t for t in run.waiting_timers()}
-    for timer in uow.timers.for_case(case.id, pending_only=True):
+    for timer in uow.timers.for_case(case.id, pending_only=True) if pending is None else pending:
         current = waiting.pop(timer.task_ref, None)
         if current is None:
             timer.status = TimerStatus.FIRED if timer.due_at <= now else TimerStatus.CANCELLED
             timer.fired_at = now if timer.status == TimerStatus.FIRED else None
         elif current.due_at is not None and current.due_at != timer.due_at:
-            timer.due_at, timer.attempts = current.due_at, 0
+            # A new due time is a new clock: earlier failures and back-off no longer apply.
+            timer.due_at, timer.attempts, timer.retry_at, timer.last_error = current.due_at, 0, None, None
         else:
             continue
         uow.timers.update(timer)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -35,6 +35,7 @@ from .engine_views import (
     reached_elements,
     ready_task,
     record_writes,
+    shifted_event_value,
     timer_due_at,
 )
 from .errors import CaseworkError, Conflict, NotFound, StalledCase
@@ -55,6 +56,7 @@ class Engine:
     def start(self, bundle, *, data: dict[str, Any], now: datetime) -> "CaseRun":
         """Start a new case of the bundle's process and run it to its first wait."""
         run = CaseRun(self, bundle, BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=self.script_engine))
+        run.message_waits_at_load = []  # a new case has no rows yet
         with run.operation(now, "start"):
             for task in run.workflow.get_tasks(state=TaskState.READY):
                 task.data.update(data)
@@ -65,7 +67,9 @@ class Engine:
         """Load a stored case to act on it."""
         workflow = self.serializer.loads(state, bundle.spec, bundle.subprocess_specs)
         workflow.script_engine = self.script_engine
-        return CaseRun(self, bundle, workflow)
+        run = CaseRun(self, bundle, workflow)
+        run.message_waits_at_load = run.waiting_messages()
+        return run
 
 
 class CaseRun:
@@ -81,6 +85,8 @@ class CaseRun:
         self.reached: set[tuple[str, ...]] = set()
         # Every value a step of the case wrote during this run, the latest write last (see _record_writes).
         self.written: dict[str, Any] = {}
+        # The named messages the case waited for when it was loaded (None: not known).
+        self.message_waits_at_load: list[WaitingMessage] | None = None
 
     # -- actions -----------------------------------------------------------------
     def complete_task(self, task_ref: str, data: dict[str, Any], *, now: datetime) -> None:
@@ -116,6 +122,22 @@ class CaseRun:
             ) if definition.correlation_properties else {}
             self.workflow.send_event(BpmnEvent(definition, payload, correlations))
             self.workflow.do_engine_steps()
+
+    def shift_timers(self, delta: timedelta) -> None:
+        """Move every waiting timer's due time on by `delta`, cycles included (a case resumed after a pause).
+
+        A timer is due when its stored moment passes (see timers.py), so moving the moment
+        is all it takes; nothing runs, and the moved moments are serialised with the case.
+        """
+        shifted = set()
+        for task, definition, _ in self._waiting_definitions(TimerEventDefinition):
+            # An event-based gateway keeps one stored moment for all the timers after it.
+            if task.id in shifted:
+                continue
+            value = shifted_event_value(task._get_internal_data("event_value"), definition, delta)
+            if value is not None:
+                task._set_internal_data(event_value=value)
+                shifted.add(task.id)
 
     def cancel(self, *, now: datetime) -> None:
         """Cancel the case: every unfinished task is cancelled."""

@@ -6,7 +6,7 @@ SpiffWorkflow task.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
@@ -106,6 +106,23 @@ def timer_due_at(task, definition) -> datetime | None:
         return parsed if isinstance(parsed, datetime) else None
     except Exception:
         return None
+
+
+def shifted_event_value(value: Any, definition, delta: timedelta) -> Any:
+    """A waiting timer's stored due time moved on by `delta`; None when it holds no moment to move.
+
+    The value has the shape SpiffWorkflow (and workflows/timers.py) keeps in the task's
+    internal data: ISO text for date and duration timers, {"cycles", "next", "duration"} for cycles.
+    """
+    try:
+        if isinstance(definition, CycleTimerEventDefinition):
+            if not isinstance(value, dict) or value.get("cycles") == 0 or "next" not in value:
+                return None
+            return {**value, "next": (TimerEventDefinition.get_datetime(value["next"]) + delta).isoformat()}
+        moment = TimerEventDefinition.parse_time_or_duration(value) if isinstance(value, str) else None
+    except Exception:  # SpiffWorkflow's parsers raise bare Exception("Invalid duration")
+        return None
+    return (moment + delta).isoformat() if isinstance(moment, datetime) else None
 
 
 def flatten_correlations(correlations: dict) -> dict[str, Any]:

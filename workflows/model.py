@@ -27,6 +27,8 @@ class TimerStatus(StrEnum):
     FIRED = "fired"
     CANCELLED = "cancelled"
     FAILED = "failed"
+    # The case is suspended: the clock stands still, and the timer moves on by the pause when it resumes.
+    PAUSED = "paused"
 
 
 class IncidentStatus(StrEnum):
@@ -68,6 +70,7 @@ class Case:
     closed_at: datetime | None = None
     updated_at: datetime | None = None
     version: int = 1
+    suspended_at: datetime | None = None
     id: int | None = None
 
 
@@ -109,6 +112,37 @@ class Timer:
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
     fired_at: datetime | None = None
+    retry_at: datetime | None = None
+    last_error: str | None = None
+    id: int | None = None
+
+
+class FlagReason(StrEnum):
+    """Why the stuck-case scan flags a case for a manager."""
+
+    TASK_OVERDUE = "task_overdue"
+    TASK_AT_RISK = "task_at_risk"
+    TIMER_OVERDUE = "timer_overdue"
+    INCIDENT = "incident"
+    STALLED = "stalled"
+    IDLE = "idle"
+
+
+@dataclass
+class CaseFlag:
+    """One finding of the stuck-case scan: a case that needs a manager, and why, since when."""
+
+    case_id: int
+    reason: FlagReason
+    subject: str  # what the finding is about: "task:12", "timer:5", "incident:3" or "case"
+    since: datetime  # when the condition began (the task fell due, the case last moved ...)
+    detected_at: datetime  # when a scan first found it; kept while the flag stands
+    setting: str = ""
+    process_id: str = ""
+    assignee: str | None = None
+    candidate_role: str | None = None
+    element_id: str | None = None
+    detail: str = ""
     id: int | None = None
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from .model import (
     Case,
     CaseEvent,
+    CaseFlag,
+    FlagReason,
     HumanTask,
     Incident,
     MessageWait,
@@ -76,10 +78,25 @@ class TaskRepository(Protocol):
 
 class TimerRepository(Protocol):
     def add(self, timer: Timer) -> Timer: ...
+    def get(self, timer_id: int) -> Timer | None: ...
     def update(self, timer: Timer) -> None: ...
     def for_case(self, case_id: int, *, pending_only: bool = True) -> list[Timer]: ...
     def due(self, now: datetime, *, limit: int = 100) -> list[Timer]:
         """Pending timers whose due time has come, oldest first."""
+
+    def claim(self, now: datetime, *, owner: str, lease_until: datetime, limit: int) -> list[Timer]:
+        """Lease up to `limit` firable timers to `owner` until `lease_until`, oldest due first.
+
+        Firable: pending, due at or before `now`, not waiting out a retry back-off, and
+        not leased, or leased with the lease expired. Concurrent claimers never get the
+        same timer while its lease runs.
+        """
+
+    def release(self, timer_id: int, *, owner: str) -> None:
+        """Give up `owner`'s lease on a timer it did not fire, so the next poll takes it."""
+
+    def release_all(self, *, owner: str) -> int:
+        """Give up every lease `owner` holds on timers it has not fired; return how many."""
 
 
 class MessageWaitRepository(Protocol):
@@ -90,7 +107,9 @@ class MessageWaitRepository(Protocol):
 
 
 class CaseEventRepository(Protocol):
-    def append(self, event: CaseEvent) -> CaseEvent: ...
+    def append(self, event: CaseEvent) -> CaseEvent:
+        """Add an event to the trail; it is written at the latest when the unit of work commits."""
+
     def for_case(self, case_id: int) -> list[CaseEvent]: ...
 
 
@@ -109,6 +128,64 @@ class UserRepository(Protocol):
     def list(self) -> list[User]: ...
 
 
+@dataclass(frozen=True)
+class FlagQuery:
+    """Which case flags to list or count; every field is optional and they combine with AND."""
+
+    reasons: Sequence[FlagReason] | None = None
+    settings: Sequence[str] | None = None
+    process_id: str | None = None
+    assignee: str | None = None
+    case_id: int | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass
+class FlagChanges:
+    """How the stored flags moved to match one scan's findings."""
+
+    raised: list[CaseFlag]
+    cleared: list[CaseFlag]
+
+
+class CaseFlagRepository(Protocol):
+    def find_stuck(self, *, now: datetime, timer_due_before: datetime, idle_before: datetime) -> list[CaseFlag]:
+        """Compute what holds at `now`, one finding per case, reason and subject, with set-based queries.
+
+        Active cases only, except incidents (any case not completed or cancelled):
+        task_overdue (open task due at or before `now`; since its due time), task_at_risk
+        (at risk but not yet due; since its at-risk time), timer_overdue (pending timer due
+        at or before `timer_due_before`), incident (open; since it was raised), stalled (no
+        open task and no pending timer; since the last engine action), idle (last engine
+        action before `idle_before`). Each finding's detected_at is `now`.
+        """
+
+    def replace_all(self, findings: list[CaseFlag], *, now: datetime) -> FlagChanges:
+        """Make the stored flags exactly `findings`.
+
+        A flag that continues keeps its id, `since` and `detected_at` (when a scan first
+        found it), and takes the finding's other fields; new findings are inserted with
+        detected_at = `now` and given ids; flags no longer found are deleted.
+        """
+
+    def query(self, query: FlagQuery) -> list[CaseFlag]:
+        """List the flags the query selects, longest-standing first."""
+
+    def count(self, query: FlagQuery) -> int: ...
+    def count_by_reason(self, query: FlagQuery) -> dict[FlagReason, int]: ...
+    def count_by_setting(self, query: FlagQuery) -> dict[str, int]: ...
+
+
+class SchedulerMarkRepository(Protocol):
+    def take(self, name: str, *, owner: str, now: datetime, every: timedelta) -> bool:
+        """Move the mark `name` to `now` for `owner` if it was last taken `every` ago or more, or never.
+
+        Of concurrent takers in one interval exactly one gets True. The mark moves only
+        when the unit of work commits, so a job that fails is retried at the next poll.
+        """
+
+
 class UnitOfWork(Protocol):
     """One action, one transaction: `with uow: ...; uow.commit()`; leaving without commit rolls back."""
 
@@ -120,6 +197,8 @@ class UnitOfWork(Protocol):
     events: CaseEventRepository
     incidents: IncidentRepository
     users: UserRepository
+    flags: CaseFlagRepository
+    marks: SchedulerMarkRepository
 
     def __enter__(self) -> "UnitOfWork": ...
     def __exit__(self, *exc) -> None: ...

@@ -16,6 +16,7 @@ class RouteDoc:
     method: str
     summary: str
     body: type[Schema] | None = None
+    body_required: bool = True
     query: type[Schema] | None = None
     response: type[Schema] | None = None
     status: int = 200
@@ -76,7 +77,7 @@ def build_openapi(url_prefix: str) -> dict:
         if parameters:
             operation["parameters"] = parameters
         if doc.body:
-            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": doc.body}}}
+            operation["requestBody"] = {"required": doc.body_required, "content": {"application/json": {"schema": doc.body}}}
         if not doc.public:
             operation["security"] = [{"bearer": []}]
         paths.setdefault(path, {})[doc.method.lower()] = operation

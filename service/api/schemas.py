@@ -74,6 +74,7 @@ class CaseOut(Schema):
     opened_by = fields.Str()
     closed_at = fields.DateTime(allow_none=True)
     updated_at = fields.DateTime(allow_none=True)
+    suspended_at = fields.DateTime(allow_none=True, metadata={"description": "When the case was put on hold, if it is"})
     data = fields.Dict()
 
 
@@ -176,6 +177,15 @@ class MessageRequest(Schema):
 
 class CancelCaseRequest(Schema):
     reason = fields.Str(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class SuspendCaseRequest(Schema):
+    reason = fields.Str(required=True, validate=validate.Length(min=1, max=2000),
+                        metadata={"description": "Why the case is on hold, e.g. patient transferred out"})
+
+
+class ResumeCaseRequest(Schema):
+    reason = fields.Str(load_default="", validate=validate.Length(max=2000))
 
 
 class UserOut(Schema):

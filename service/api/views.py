@@ -20,8 +20,10 @@ def _services():
     return current_app.extensions["casework"]
 
 
-def _body(schema: type) -> dict:
+def _body(schema: type, *, optional: bool = False) -> dict:
     payload = request.get_json(silent=True)
+    if payload is None and optional and not request.get_data():
+        payload = {}
     if payload is None:
         raise BadRequest("Send a JSON object body with Content-Type: application/json.")
     return schema().load(payload)
@@ -93,6 +95,22 @@ def get_case(case_id: int):
             body=s.CancelCaseRequest, response=s.CaseOut, errors=(400, 403, 404, 409))
 def cancel_case(case_id: int):
     case = handlers.cancel_case(_services(), actor=g.user, case_id=case_id, **_body(s.CancelCaseRequest))
+    return s.CaseOut().dump(case)
+
+
+@documented(bp, "/cases/<int:case_id>/suspend", "POST", "Put a case on hold with a reason; its clocks stop (supervisors)",
+            body=s.SuspendCaseRequest, response=s.CaseOut, errors=(400, 403, 404, 409))
+def suspend_case(case_id: int):
+    case = handlers.suspend_case(_services(), actor=g.user, case_id=case_id, **_body(s.SuspendCaseRequest))
+    return s.CaseOut().dump(case)
+
+
+@documented(bp, "/cases/<int:case_id>/resume", "POST",
+            "Take a case off hold; every clock moves on by the time it was held (supervisors)",
+            body=s.ResumeCaseRequest, body_required=False, response=s.CaseOut, errors=(400, 403, 404, 409))
+def resume_case(case_id: int):
+    case = handlers.resume_case(_services(), actor=g.user, case_id=case_id,
+                                **_body(s.ResumeCaseRequest, optional=True))
     return s.CaseOut().dump(case)
 
 

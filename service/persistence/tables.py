@@ -114,8 +114,10 @@ case_record = Table(
     Column("closed_at", UtcDateTime()),
     Column("updated_at", UtcDateTime()),
     Column("version", Integer, nullable=False),
+    Column("suspended_at", UtcDateTime()),
     Index(None, "status", "process_id"),
     Index(None, "subject_ref"),
+    Index(None, "status", "updated_at"),
 )
 
 human_task = Table(
@@ -157,6 +159,8 @@ timer = Table(
     Column("lease_owner", String(150)),
     Column("lease_expires_at", UtcDateTime()),
     Column("fired_at", UtcDateTime()),
+    Column("retry_at", UtcDateTime()),
+    Column("last_error", Text),
     UniqueConstraint("case_id", "task_ref"),
     Index(None, "status", "due_at"),
 )
@@ -203,6 +207,34 @@ incident = Table(
     Column("resolved_by", String(150)),
     Index(None, "case_id", "status"),
     Index(None, "status", "created_at"),
+)
+
+case_flag = Table(
+    "case_flag",
+    metadata,
+    Column("id", Id, primary_key=True),
+    _case_id(),
+    Column("reason", String(30), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("since", UtcDateTime(), nullable=False),
+    Column("detected_at", UtcDateTime(), nullable=False),
+    Column("setting", String(100), nullable=False),
+    Column("process_id", String(255), nullable=False),
+    Column("assignee", String(150)),
+    Column("candidate_role", String(100)),
+    Column("element_id", String(255)),
+    Column("detail", Text, nullable=False),
+    UniqueConstraint("case_id", "reason", "subject"),
+    Index(None, "reason", "since"),
+    Index(None, "setting", "reason"),
+)
+
+scheduler_mark = Table(
+    "scheduler_mark",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("owner", String(150), nullable=False),
 )
 
 app_user = Table(

@@ -6,10 +6,12 @@ from sqlalchemy import Connection, Engine
 from .database import BEGIN_READ, BEGIN_WRITE, SQLITE_BEGIN
 from .repositories import (
     SqlCaseEventRepository,
+    SqlCaseFlagRepository,
     SqlCaseRepository,
     SqlIncidentRepository,
     SqlMessageWaitRepository,
     SqlProcessVersionRepository,
+    SqlSchedulerMarkRepository,
     SqlTaskRepository,
     SqlTimerRepository,
     SqlUserRepository,
@@ -50,6 +52,8 @@ class SqlAlchemyUnitOfWork:
         self.events = SqlCaseEventRepository(connection)
         self.incidents = SqlIncidentRepository(connection)
         self.users = SqlUserRepository(connection)
+        self.flags = SqlCaseFlagRepository(connection)
+        self.marks = SqlSchedulerMarkRepository(connection)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -69,10 +73,12 @@ class SqlAlchemyUnitOfWork:
 
     def commit(self) -> None:
         """Make everything done so far permanent; later work starts a new transaction."""
+        self.events.flush()
         self.connection.commit()
 
     def rollback(self) -> None:
         """Undo everything done since the last commit."""
+        self.events.discard()
         self.connection.rollback()
 
 

@@ -5,8 +5,15 @@ import copy
 from datetime import datetime, timedelta, timezone
 
 from workflows.errors import StaleCase
-from workflows.model import OPEN_TASK_STATUSES, TimerStatus
-from workflows.ports import TaskQuery
+from workflows.model import (
+    OPEN_TASK_STATUSES,
+    CaseFlag,
+    CaseStatus,
+    FlagReason,
+    IncidentStatus,
+    TimerStatus,
+)
+from workflows.ports import FlagChanges, FlagQuery, TaskQuery
 
 
 class FakeClock:
@@ -37,7 +44,7 @@ class FakeStore:
     """The committed state shared by every unit of work."""
 
     def __init__(self):
-        self.tables = {name: _Table() for name in ("processes", "cases", "tasks", "timers", "messages", "events", "incidents", "users")}
+        self.tables = {name: _Table() for name in ("processes", "cases", "tasks", "timers", "messages", "events", "incidents", "users", "flags", "marks")}
 
 
 class _Repo:
@@ -110,6 +117,28 @@ class FakeTimers(_Repo):
         due = [t for t in self._all() if t.status == TimerStatus.PENDING and t.due_at <= now]
         return sorted(due, key=lambda t: t.due_at)[:limit]
 
+    def claim(self, now, *, owner, lease_until, limit):
+        firable = [
+            t for t in self.due(now, limit=len(self.table.rows))
+            if (t.retry_at is None or t.retry_at <= now) and (t.lease_expires_at is None or t.lease_expires_at <= now)
+            and self.cases.rows[t.case_id].status == "active"
+        ][:limit]
+        for timer in firable:
+            timer.lease_owner, timer.lease_expires_at = owner, lease_until
+            self.update(timer)
+        return firable
+
+    def release(self, timer_id, *, owner):
+        timer = self.table.rows.get(timer_id)
+        if timer is not None and timer.lease_owner == owner:
+            timer.lease_owner = timer.lease_expires_at = None
+
+    def release_all(self, *, owner):
+        mine = [t for t in self.table.rows.values() if t.lease_owner == owner and t.status == TimerStatus.PENDING]
+        for timer in mine:
+            timer.lease_owner = timer.lease_expires_at = None
+        return len(mine)
+
 
 class FakeMessages(_Repo):
     def replace_for_case(self, case_id, waits):
@@ -149,6 +178,109 @@ class FakeUsers(_Repo):
         return self._all()
 
 
+class FakeCaseFlags(_Repo):
+    """Stored flags, and the scan's findings worked out in Python over the other fake tables."""
+
+    FOLLOWED = ("setting", "process_id", "assignee", "candidate_role", "element_id", "detail")
+
+    def __init__(self, tables):
+        super().__init__(tables["flags"])
+        self.tables = tables
+
+    def _rows(self, name):
+        return [copy.deepcopy(row) for row in self.tables[name].rows.values()]
+
+    def find_stuck(self, *, now, timer_due_before, idle_before):
+        cases = {case.id: case for case in self._rows("cases")}
+        active = {case_id: case for case_id, case in cases.items() if case.status == CaseStatus.ACTIVE}
+        open_tasks = [task for task in self._rows("tasks") if task.status in OPEN_TASK_STATUSES]
+        pending = [timer for timer in self._rows("timers") if timer.status == TimerStatus.PENDING]
+        findings = []
+
+        def found(case, reason, subject, since, **fields):
+            findings.append(CaseFlag(case.id, reason, subject, since, now, case.setting, case.process_id, **fields))
+
+        for task in (task for task in open_tasks if task.case_id in active):
+            task_fields = dict(assignee=task.assignee, candidate_role=task.candidate_role, element_id=task.element_id, detail=task.title)
+            if task.due_at is not None and task.due_at <= now:
+                found(active[task.case_id], FlagReason.TASK_OVERDUE, f"task:{task.id}", task.due_at, **task_fields)
+            elif task.at_risk_at is not None and task.at_risk_at <= now:
+                found(active[task.case_id], FlagReason.TASK_AT_RISK, f"task:{task.id}", task.at_risk_at, **task_fields)
+        for timer in pending:
+            if timer.case_id in active and timer.due_at <= timer_due_before:
+                found(active[timer.case_id], FlagReason.TIMER_OVERDUE, f"timer:{timer.id}", timer.due_at,
+                      element_id=timer.element_id, detail=f"The timer '{timer.element_id}' has not fired.")
+        for incident in self._rows("incidents"):
+            case = cases.get(incident.case_id)
+            if incident.status == IncidentStatus.OPEN and case.status not in (CaseStatus.COMPLETED, CaseStatus.CANCELLED):
+                found(case, FlagReason.INCIDENT, f"incident:{incident.id}", incident.created_at,
+                      element_id=incident.element_id, detail=" ".join(incident.message.split()))
+        busy = {task.case_id for task in open_tasks} | {timer.case_id for timer in pending}
+        for case in active.values():
+            last_action = case.updated_at or case.opened_at
+            if case.id not in busy:
+                awaited = sorted({wait.name for wait in self._rows("messages") if wait.case_id == case.id})
+                found(case, FlagReason.STALLED, "case", last_action, detail=f"Waits only for {awaited}." if awaited else "")
+            if last_action < idle_before:
+                found(case, FlagReason.IDLE, "case", last_action)
+        return findings
+
+    def replace_all(self, findings, *, now):
+        stored = {(flag.case_id, flag.reason, flag.subject): flag for flag in self._all()}
+        raised = []
+        for finding in findings:
+            previous = stored.pop((finding.case_id, finding.reason, finding.subject), None)
+            if previous is None:
+                finding.detected_at = now
+                raised.append(self.table.insert(finding))
+            else:
+                finding.id, finding.since, finding.detected_at = previous.id, previous.since, previous.detected_at
+                self.update(finding)
+        for flag in stored.values():
+            del self.table.rows[flag.id]
+        return FlagChanges(raised=raised, cleared=list(stored.values()))
+
+    def _match(self, query: FlagQuery):
+        flags = [
+            flag for flag in self._all()
+            if (query.reasons is None or flag.reason in query.reasons)
+            and (query.settings is None or flag.setting in query.settings)
+            and query.process_id in (None, flag.process_id)
+            and query.assignee in (None, flag.assignee)
+            and query.case_id in (None, flag.case_id)
+        ]
+        return sorted(flags, key=lambda flag: (flag.since, flag.id))
+
+    def query(self, query):
+        return self._match(query)[query.offset:query.offset + query.limit]
+
+    def count(self, query):
+        return len(self._match(query))
+
+    def count_by_reason(self, query):
+        return {reason: sum(flag.reason == reason for flag in self._match(query)) for reason in FlagReason}
+
+    def count_by_setting(self, query):
+        counts = {}
+        for flag in self._match(query):
+            counts[flag.setting] = counts.get(flag.setting, 0) + 1
+        return dict(sorted(counts.items()))
+
+
+class FakeSchedulerMarks:
+    """Named marks: (time taken, owner) by name."""
+
+    def __init__(self, table: _Table):
+        self.table = table
+
+    def take(self, name, *, owner, now, every):
+        mark = self.table.rows.get(name)
+        if mark is not None and mark[0] > now - every:
+            return False
+        self.table.rows[name] = (now, owner)
+        return True
+
+
 class FakeUnitOfWork:
     """Works on a private copy of the store; commit publishes it, leaving without commit drops it."""
 
@@ -163,10 +295,13 @@ class FakeUnitOfWork:
         self.cases = FakeCases(self._tables["cases"])
         self.tasks = FakeTasks(self._tables["tasks"])
         self.timers = FakeTimers(self._tables["timers"])
+        self.timers.cases = self._tables["cases"]
         self.messages = FakeMessages(self._tables["messages"])
         self.events = FakeEvents(self._tables["events"])
         self.incidents = FakeIncidents(self._tables["incidents"])
         self.users = FakeUsers(self._tables["users"])
+        self.flags = FakeCaseFlags(self._tables)
+        self.marks = FakeSchedulerMarks(self._tables["marks"])
         return self
 
     def __exit__(self, *exc):

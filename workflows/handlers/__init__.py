@@ -4,13 +4,14 @@ Each handler is one transaction: load, run the engine, write the new state and e
 derived row, append the audit events, commit. When the engine fails, the transaction
 rolls back and the failure is recorded as an incident in a transaction of its own.
 """
-from .cases import CaseDetail, cancel_case, get_case, list_cases, start_case
+from .cases import CaseDetail, cancel_case, get_case, list_cases, resume_case, start_case, suspend_case
 from .common import SCHEDULER, SUPERVISOR_ROLES
 from .tasks import claim_task, complete_task, get_task_form, list_tasks, unclaim_task
-from .waits import MAX_TIMER_ATTEMPTS, deliver_message, fire_due_timers
+from .timers import MAX_TIMER_ATTEMPTS, fire_due_timers
+from .waits import deliver_message
 
 __all__ = [
     "CaseDetail", "MAX_TIMER_ATTEMPTS", "SCHEDULER", "SUPERVISOR_ROLES", "cancel_case", "claim_task",
     "complete_task", "deliver_message", "fire_due_timers", "get_case", "get_task_form", "list_cases",
-    "list_tasks", "start_case", "unclaim_task",
+    "list_tasks", "resume_case", "start_case", "suspend_case", "unclaim_task",
 ]

@@ -1,6 +1,8 @@
 """What the use cases share: loading what they act on, auditing, and recording incidents."""
 from __future__ import annotations
 
+from datetime import timezone
+
 from ..errors import Conflict, EngineFailure, NotFound
 from ..model import Case, CaseEvent, CaseStatus, HumanTask, Incident, User
 from ..ports import UnitOfWork
@@ -28,8 +30,22 @@ def active_case(uow: UnitOfWork, case_id: int) -> Case:
     case = uow.cases.get(case_id)
     if case is None:
         raise NotFound(f"Case {case_id} does not exist.")
+    if case.status == CaseStatus.SUSPENDED:
+        since = f" since {case.suspended_at.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" if case.suspended_at else ""
+        raise Conflict(f"Case {case_id} is suspended (on hold{since}); a supervisor must resume it before it can be worked.")
     if case.status != CaseStatus.ACTIVE:
         raise Conflict(f"Case {case_id} is {case.status.value}; only active cases can be worked.")
+    return case
+
+
+def case_in_status(uow: UnitOfWork, case_id: int, allowed: tuple[CaseStatus, ...], *, to: str) -> Case:
+    """Load a case that must be in one of the `allowed` statuses for a supervisor `to` act on it."""
+    case = uow.cases.get(case_id)
+    if case is None:
+        raise NotFound(f"Case {case_id} does not exist.")
+    if case.status not in allowed:
+        statuses = " or ".join(status.value for status in allowed)
+        raise Conflict(f"Case {case_id} is {case.status.value}; only {statuses} cases can be {to}.")
     return case
 
 

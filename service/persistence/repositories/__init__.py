@@ -4,15 +4,18 @@ Repositories never commit: the unit of work that owns the connection does.
 """
 from .cases import SqlCaseEventRepository, SqlCaseRepository, SqlIncidentRepository
 from .catalog import SqlProcessVersionRepository
+from .flags import SqlCaseFlagRepository, SqlSchedulerMarkRepository
 from .tasks import SqlMessageWaitRepository, SqlTaskRepository, SqlTimerRepository
 from .users import SqlUserRepository
 
 __all__ = [
     "SqlCaseEventRepository",
+    "SqlCaseFlagRepository",
     "SqlCaseRepository",
     "SqlIncidentRepository",
     "SqlMessageWaitRepository",
     "SqlProcessVersionRepository",
+    "SqlSchedulerMarkRepository",
     "SqlTaskRepository",
     "SqlTimerRepository",
     "SqlUserRepository",

@@ -1,13 +1,20 @@
 """Cases, their audit trail, and the incidents recorded against them."""
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from workflows.errors import StaleCase
 from workflows.model import Case, CaseEvent, CaseStatus, Incident, IncidentStatus
 
 from .. import tables as t
 from .base import _from_row, _Repository, _update, _values
+
+
+_SAVE_CASE = update(t.case_record).where(
+    t.case_record.c.id == bindparam("_id"), t.case_record.c.version == bindparam("_expected")
+)
+_insert_event = insert(t.case_event)
+_EVENTS_OF_CASE = select(t.case_event).where(t.case_event.c.case_id == bindparam("case_id")).order_by(t.case_event.c.id)
 
 
 def _case(row) -> Case:
@@ -27,11 +34,8 @@ class SqlCaseRepository(_Repository):
     def save(self, case: Case) -> None:
         """Write the case if its stored version is still `case.version`, and bump the version."""
         expected = case.version
-        result = self._connection.execute(
-            update(t.case_record)
-            .where(t.case_record.c.id == case.id, t.case_record.c.version == expected)
-            .values(**_values(case, without=("id", "version")), version=expected + 1)
-        )
+        values = _values(case, without=("id", "version")) | {"version": expected + 1, "_id": case.id, "_expected": expected}
+        result = self._connection.execute(_SAVE_CASE, values)
         if result.rowcount != 1:
             raise StaleCase(f"Case {case.id} was changed by someone else; reload it and try again.")
         case.version = expected + 1
@@ -49,15 +53,34 @@ class SqlCaseRepository(_Repository):
 
 
 class SqlCaseEventRepository(_Repository):
-    """The audit trail. Append-only on purpose: there is no way here to change or remove an event."""
+    """The audit trail. Append-only on purpose: there is no way here to change or remove an event.
+
+    Appended events are written together, in one statement, when the unit of work
+    commits (or before the trail is read): one action often appends several.
+    """
+
+    def __init__(self, connection):
+        super().__init__(connection)
+        self._appended: list[CaseEvent] = []
 
     def append(self, event: CaseEvent) -> CaseEvent:
-        event.id = self._insert(t.case_event, _values(event))
+        self._appended.append(event)
         return event
 
+    def flush(self) -> None:
+        """Write the events appended since the last flush."""
+        if self._appended:
+            appended, self._appended = self._appended, []
+            # Without RETURNING, so both drivers send them as one batch; nothing needs their ids.
+            self._connection.execute(_insert_event, [_values(event) for event in appended])
+
+    def discard(self) -> None:
+        """Forget the events appended since the last flush (the transaction is rolled back)."""
+        self._appended = []
+
     def for_case(self, case_id: int) -> list[CaseEvent]:
-        statement = select(t.case_event).where(t.case_event.c.case_id == case_id).order_by(t.case_event.c.id)
-        return [_from_row(CaseEvent, row) for row in self._connection.execute(statement)]
+        self.flush()
+        return [_from_row(CaseEvent, row) for row in self._connection.execute(_EVENTS_OF_CASE, {"case_id": case_id})]
 
 
 def _incident(row) -> Incident:

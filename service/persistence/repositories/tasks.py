@@ -3,13 +3,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, bindparam, delete, exists, func, or_, select, update
 
-from workflows.model import OPEN_TASK_STATUSES, HumanTask, MessageWait, TaskStatus, Timer, TimerStatus
+from workflows.model import OPEN_TASK_STATUSES, CaseStatus, HumanTask, MessageWait, TaskStatus, Timer, TimerStatus
 from workflows.ports import TaskQuery
 
 from .. import tables as t
 from .base import _from_row, _Repository, _update, _values
+
+
+_OPEN_TASKS_OF_CASE = (
+    select(t.human_task)
+    .where(t.human_task.c.case_id == bindparam("case_id"),
+           t.human_task.c.status.in_([s.value for s in OPEN_TASK_STATUSES]))
+    .order_by(t.human_task.c.created_at, t.human_task.c.id)
+)
+_TASKS_OF_CASE = select(t.human_task).where(t.human_task.c.case_id == bindparam("case_id")).order_by(
+    t.human_task.c.created_at, t.human_task.c.id)
+_PENDING_TIMERS_OF_CASE = (
+    select(t.timer)
+    .where(t.timer.c.case_id == bindparam("case_id"), t.timer.c.status == TimerStatus.PENDING.value)
+    .order_by(t.timer.c.due_at, t.timer.c.id)
+)
+_TIMERS_OF_CASE = select(t.timer).where(t.timer.c.case_id == bindparam("case_id")).order_by(t.timer.c.due_at, t.timer.c.id)
 
 
 def _task(row) -> HumanTask:
@@ -30,11 +46,8 @@ class SqlTaskRepository(_Repository):
         _update(self._connection, t.human_task, task, "Task")
 
     def for_case(self, case_id: int, *, open_only: bool = True) -> list[HumanTask]:
-        statement = select(t.human_task).where(t.human_task.c.case_id == case_id)
-        if open_only:
-            statement = statement.where(t.human_task.c.status.in_([s.value for s in OPEN_TASK_STATUSES]))
-        statement = statement.order_by(t.human_task.c.created_at, t.human_task.c.id)
-        return [_task(row) for row in self._connection.execute(statement)]
+        statement = _OPEN_TASKS_OF_CASE if open_only else _TASKS_OF_CASE
+        return [_task(row) for row in self._connection.execute(statement, {"case_id": case_id})]
 
     def query(self, query: TaskQuery) -> list[HumanTask]:
         """List the tasks the query selects, soonest due first (undated last), then oldest."""
@@ -79,20 +92,66 @@ class SqlTimerRepository(_Repository):
         _update(self._connection, t.timer, timer, "Timer")
 
     def for_case(self, case_id: int, *, pending_only: bool = True) -> list[Timer]:
-        statement = select(t.timer).where(t.timer.c.case_id == case_id)
-        if pending_only:
-            statement = statement.where(t.timer.c.status == TimerStatus.PENDING.value)
-        statement = statement.order_by(t.timer.c.due_at, t.timer.c.id)
-        return [_timer(row) for row in self._connection.execute(statement)]
+        statement = _PENDING_TIMERS_OF_CASE if pending_only else _TIMERS_OF_CASE
+        return [_timer(row) for row in self._connection.execute(statement, {"case_id": case_id})]
+
+    def get(self, timer_id: int) -> Timer | None:
+        return self._get(t.timer, timer_id, _timer)
 
     def due(self, now: datetime, *, limit: int = 100) -> list[Timer]:
         """Pending timers whose due time has come, oldest first."""
         return [_timer(row) for row in self._connection.execute(self._due(now, limit=limit))]
 
+    def claim(self, now: datetime, *, owner: str, lease_until: datetime, limit: int) -> list[Timer]:
+        """Lease up to `limit` firable timers to `owner` until `lease_until`, oldest due first.
+
+        On PostgreSQL the candidates are locked FOR UPDATE SKIP LOCKED, so concurrent
+        claimers pass over each other's rows instead of queueing behind them; SQLite has
+        one writer, and the write unit of work holds its lock.
+        """
+        columns = t.timer.c
+        candidates = (
+            self._due(now, limit=limit)
+            .with_only_columns(columns.id)
+            .where(
+                or_(columns.retry_at.is_(None), columns.retry_at <= now),
+                or_(columns.lease_expires_at.is_(None), columns.lease_expires_at <= now),
+                # A suspended or failed case keeps its timers: they must not fill every batch.
+                exists().where(t.case_record.c.id == columns.case_id, t.case_record.c.status == CaseStatus.ACTIVE.value),
+            )
+        )
+        if self._connection.dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        statement = (
+            update(t.timer)
+            .where(columns.id.in_(candidates.scalar_subquery()))
+            .values(lease_owner=owner, lease_expires_at=lease_until)
+            .returning(*t.timer.c)
+        )
+        claimed = [_timer(row) for row in self._connection.execute(statement)]
+        return sorted(claimed, key=lambda timer: (timer.due_at, timer.id))
+
+    def release(self, timer_id: int, *, owner: str) -> None:
+        """Give up `owner`'s lease on a timer it did not fire, so the next poll takes it."""
+        columns = t.timer.c
+        self._connection.execute(
+            update(t.timer)
+            .where(columns.id == timer_id, columns.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+
+    def release_all(self, *, owner: str) -> int:
+        """Give up every lease `owner` holds on timers it has not fired; return how many."""
+        columns = t.timer.c
+        return self._connection.execute(
+            update(t.timer)
+            .where(columns.lease_owner == owner, columns.status == TimerStatus.PENDING.value)
+            .values(lease_owner=None, lease_expires_at=None)
+        ).rowcount
+
     @staticmethod
     def _due(now: datetime, *, limit: int) -> Select:
-        # The one definition of "due"; claiming with leases builds on it, adding
-        # FOR UPDATE SKIP LOCKED on PostgreSQL.
+        # The one definition of "due"; claim() narrows it to the firable ones.
         return (
             select(t.timer)
             .where(t.timer.c.status == TimerStatus.PENDING.value, t.timer.c.due_at <= now)
