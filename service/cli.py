@@ -73,10 +73,11 @@ def main():
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--demo/--no-demo", default=False, help="Load demo users and cases into an empty database.")
 @click.option("--scheduler/--no-scheduler", default=None, help="Run the timer poll in this process (default: CASEWORK_SCHEDULER, on).")
-def run(host: str, port: int, demo: bool, scheduler: bool | None):
+@click.option("--reload", is_flag=True, help="Restart when the code changes (development).")
+def run(host: str, port: int, demo: bool, scheduler: bool | None, reload: bool):
     """Serve the web app and API, with the timer scheduler inside."""
     from . import demo as demo_data
-    from .jobs import start_embedded_scheduler
+    from .jobs import start_embedded_scheduler, stop_embedded_scheduler
 
     app = _app()
     bpmn_root = Path(app.config["BPMN_PATH"])
@@ -86,8 +87,11 @@ def run(host: str, port: int, demo: bool, scheduler: bool | None):
     if demo and demo_data.load_demo(_services(app), app.config["BPMN_PATH"]):
         click.echo("Loaded demo users and cases (see README for their tokens).")
     if scheduler if scheduler is not None else app.config["SCHEDULER_ENABLED"]:
-        start_embedded_scheduler(app)
-    app.run(host=host, port=port, use_reloader=False, threaded=True)
+        start_embedded_scheduler(app, reloading=reload)
+    try:
+        app.run(host=host, port=port, use_reloader=reload, threaded=True)
+    finally:
+        stop_embedded_scheduler()
 
 
 @main.command()

@@ -34,6 +34,8 @@ def from_environment(environ: dict[str, str] | None = None) -> dict:
         "TIMER_POLL_SECONDS": float(env.get("CASEWORK_TIMER_POLL_SECONDS") or 5),
         "TIMER_LEASE_SECONDS": float(env.get("CASEWORK_TIMER_LEASE_SECONDS") or 60),
         "TIMER_BATCH_SIZE": int(env.get("CASEWORK_TIMER_BATCH_SIZE") or 50),
+        # None: 4 on PostgreSQL (a firing mostly waits for the server), 1 on SQLite (one writer).
+        "TIMER_THREADS": int(env["CASEWORK_TIMER_THREADS"]) if env.get("CASEWORK_TIMER_THREADS") else None,
         "TIMER_RETRY_MINUTES": _numbers(env.get("CASEWORK_TIMER_RETRY_MINUTES"), "CASEWORK_TIMER_RETRY_MINUTES", "1,5,15"),
         "SCAN_SECONDS": float(env.get("CASEWORK_SCAN_SECONDS") or 60),
         "IDLE_DAYS": float(env.get("CASEWORK_IDLE_DAYS") or 7),

@@ -1,8 +1,8 @@
 """The scheduler: APScheduler only triggers the poll; the timer table is the source of truth.
 
 Every `CASEWORK_TIMER_POLL_SECONDS` the poll claims due timers with a lease and fires
-them (workflows/handlers/timers.py), then runs the stuck-case scan when its interval
-has passed. Between polls it wakes early for a timer that falls due before the next
+them (workflows/handlers/timers.py); beside it, a second job runs the stuck-case scan
+when its interval has passed. Between polls it wakes early for a timer that falls due before the next
 one, so a timer fires within a second of its time however long the poll interval.
 Any number of schedulers (`casework run`, `casework worker`) may share a PostgreSQL
 database: leases keep them from firing a timer twice.
@@ -43,6 +43,7 @@ def timer_policy(config) -> TimerPolicy:
         lease=timedelta(seconds=config["TIMER_LEASE_SECONDS"]),
         batch_size=config["TIMER_BATCH_SIZE"],
         retry_delays=tuple(timedelta(minutes=m) for m in config["TIMER_RETRY_MINUTES"]),
+        threads=config["TIMER_THREADS"] or (4 if str(config["DATABASE_URL"]).startswith("postgres") else 1),
     )
 
 
@@ -63,24 +64,25 @@ class TimerScheduler:
             # Overdue timers fire at start-up: the first poll runs at once.
             next_run_time=datetime.now(timezone.utc),
         )
+        # The stuck-case scan keeps the same beat in a job of its own, so a long scan never
+        # holds up a timer; the mark in the database spaces scans CASEWORK_SCAN_SECONDS apart.
+        scheduler.add_job(
+            self.scan, "interval", seconds=self.poll_interval.total_seconds(), id="stuck_scan",
+            max_instances=1, coalesce=True, misfire_grace_time=None, next_run_time=datetime.now(timezone.utc),
+        )
 
     def poll(self) -> int:
-        """Fire every due timer, run the stuck-case scan if due, and plan an early wake-up."""
+        """Fire every due timer, then plan an early wake-up for the next one."""
         if not self._polling.acquire(blocking=False):
             return 0  # the interval poll and an early wake-up met; one is enough
         fired = 0
         try:
-            # Each part is guarded on its own: a failing scan must not stop the timers, nor the reverse.
             try:
                 fired = fire_due_timers(self.services, owner=self.owner, policy=self.policy)
                 if fired:
                     log.info("Fired %d timer(s)", fired)
             except Exception:
                 log.exception("Firing due timers failed")
-            try:
-                self._scan()
-            except Exception:
-                log.exception("The stuck-case scan failed")
             try:
                 self._wake_for_next_timer()
             except Exception:
@@ -89,12 +91,17 @@ class TimerScheduler:
             self._polling.release()
         return fired
 
-    def _scan(self) -> None:
+    def scan(self) -> None:
+        """Run the stuck-case scan, if no scheduler has run it in the last CASEWORK_SCAN_SECONDS."""
         config = self.app.config
-        result = run_stuck_scan(
-            self.services, owner=self.owner, every=timedelta(seconds=config["SCAN_SECONDS"]),
-            idle_days=config["IDLE_DAYS"], timer_grace=max(3 * self.poll_interval, self.policy.lease),
-        )
+        try:
+            result = run_stuck_scan(
+                self.services, owner=self.owner, every=timedelta(seconds=config["SCAN_SECONDS"]),
+                idle_days=config["IDLE_DAYS"], timer_grace=max(3 * self.poll_interval, self.policy.lease),
+            )
+        except Exception:
+            log.exception("The stuck-case scan failed")
+            return
         if result is not None and (result.raised or result.cleared):
             log.info("Stuck-case scan: %d flag(s) standing, %d raised, %d cleared",
                      result.flagged, result.raised, result.cleared)
@@ -120,9 +127,13 @@ class TimerScheduler:
             uow.commit()
 
 
-def start_embedded_scheduler(app) -> TimerScheduler | None:
-    """Start the timer poll in this web process, once, and never in a reloader's watcher process."""
-    if os.environ.get("FLASK_RUN_FROM_CLI") and os.environ.get("WERKZEUG_RUN_MAIN") not in (None, "true"):
+def start_embedded_scheduler(app, *, reloading: bool = False) -> TimerScheduler | None:
+    """Start the timer poll in this web process, once, and never in a reloader's watcher process.
+
+    Under Werkzeug's reloader (`reloading`) two processes run: the watcher, which only
+    restarts the other, and the server, which Werkzeug marks with WERKZEUG_RUN_MAIN=true.
+    """
+    if reloading and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
         return None
     with _registry_lock:
         running = _running.get(os.getpid())

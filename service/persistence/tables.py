@@ -162,7 +162,8 @@ timer = Table(
     Column("retry_at", UtcDateTime()),
     Column("last_error", Text),
     UniqueConstraint("case_id", "task_ref"),
-    Index(None, "status", "due_at"),
+    # Claiming takes the oldest due first, ties by id: the index gives that order without a sort.
+    Index(None, "status", "due_at", "id"),
 )
 
 message_wait = Table(

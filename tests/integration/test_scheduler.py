@@ -144,3 +144,13 @@ class TestEmbeddedScheduler:
         assert (flag.reason, flag.subject) == (FlagReason.TIMER_OVERDUE, f"timer:{timer.id}")
         assert ledger.pending() == 1, "the lease of the crashed scheduler still holds"
 
+    def test_under_the_reloader_only_the_serving_process_runs_a_scheduler(self, database_url, monkeypatch):
+        app = make_app(database_url, TIMER_POLL_SECONDS=3600)
+        monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
+        assert start_embedded_scheduler(app, reloading=True) is None, "the watcher process"
+        monkeypatch.setenv("WERKZEUG_RUN_MAIN", "true")
+        try:
+            assert isinstance(start_embedded_scheduler(app, reloading=True), TimerScheduler)
+        finally:
+            stop_embedded_scheduler()
+

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,6 +33,9 @@ class TimerPolicy:
 
     lease: timedelta = timedelta(seconds=60)
     batch_size: int = 50
+    # How many cases of a batch fire at once: on PostgreSQL one firing mostly waits for
+    # the database, so a few threads keep a worker busy; SQLite has one writer anyway.
+    threads: int = 1
     # The delay before each retry of a failing timer; when they are used up, an incident.
     retry_delays: Sequence[timedelta] = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15))
 
@@ -51,21 +56,25 @@ def fire_due_timers(
     Each case's timers fire in a transaction of their own; one failing case never stops
     the others. Timers leased by another scheduler are left alone until their lease expires.
     """
+    def fire(item: tuple[int, list[Timer]]) -> int:
+        return _fire_case_timers(services, item[0], item[1], owner, policy)
+
     fired = 0
-    while True:
-        now = services.clock.now()
-        with services.uow() as uow:
-            claimed = uow.timers.claim(now, owner=owner, lease_until=now + policy.lease, limit=policy.batch_size)
-            uow.commit()
-        by_case: dict[int, list[Timer]] = {}
-        for timer in claimed:
-            by_case.setdefault(timer.case_id, []).append(timer)
-        fired_now = sum(_fire_case_timers(services, case_id, timers, owner, policy) for case_id, timers in by_case.items())
-        fired += fired_now
-        # A short batch means nothing firable is left; a batch that fired nothing (all
-        # conflicts or failures) is left to the next poll rather than retried at once.
-        if len(claimed) < policy.batch_size or not fired_now:
-            return fired
+    with ThreadPoolExecutor(policy.threads, thread_name_prefix="timer") if policy.threads > 1 else nullcontext() as pool:
+        while True:
+            now = services.clock.now()
+            with services.uow() as uow:
+                claimed = uow.timers.claim(now, owner=owner, lease_until=now + policy.lease, limit=policy.batch_size)
+                uow.commit()
+            by_case: dict[int, list[Timer]] = {}
+            for timer in claimed:
+                by_case.setdefault(timer.case_id, []).append(timer)
+            fired_now = sum((pool.map if pool else map)(fire, by_case.items()))
+            fired += fired_now
+            # A short batch means nothing firable is left; a batch that fired nothing (all
+            # conflicts or failures) is left to the next poll rather than retried at once.
+            if len(claimed) < policy.batch_size or not fired_now:
+                return fired
 
 
 def _fire_case_timers(services: Services, case_id: int, claimed: list[Timer], owner: str, policy: TimerPolicy) -> int:

@@ -25,6 +25,10 @@ def upgrade() -> None:
         # A failed firing is retried no earlier than this (back-off), then raises an incident.
         timer.add_column(sa.Column("retry_at", Time(), nullable=True))
         timer.add_column(sa.Column("last_error", sa.Text(), nullable=True))
+    # Claiming orders by (due_at, id): with many timers due at the same instant, an index
+    # without the id made PostgreSQL read and sort all of them for every batch.
+    op.drop_index("ix_timer_status_due_at", table_name="timer")
+    op.create_index("ix_timer_status_due_at_id", "timer", ["status", "due_at", "id"])
     with op.batch_alter_table("case_record") as case:
         # When the case was suspended: its clocks stand still until it resumes.
         case.add_column(sa.Column("suspended_at", Time(), nullable=True))
@@ -68,6 +72,8 @@ def downgrade() -> None:
     op.drop_index("ix_case_record_status_updated_at", table_name="case_record")
     with op.batch_alter_table("case_record") as case:
         case.drop_column("suspended_at")
+    op.drop_index("ix_timer_status_due_at_id", table_name="timer")
+    op.create_index("ix_timer_status_due_at", "timer", ["status", "due_at"])
     with op.batch_alter_table("timer") as timer:
         timer.drop_column("last_error")
         timer.drop_column("retry_at")
