@@ -66,6 +66,8 @@ def main():
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # SpiffWorkflow logs every task state change at INFO: noise, and a cost on every action.
     logging.getLogger("spiff").setLevel(logging.WARNING)
+    # APScheduler logs each run of the poll (every few seconds); the poll logs what it did.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @main.command()
