@@ -29,6 +29,12 @@ class SystemClock:
 def create_app(config: dict | None = None) -> Flask:
     """Build the Casework app: settings, database, core services, blueprints."""
     app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # A form's token lasts as long as the session: an inbox stays open all day.
+        WTF_CSRF_TIME_LIMIT=None,
+    )
     app.config.from_mapping(config_module.from_environment())
     if config:
         app.config.from_mapping(config)
@@ -50,8 +56,13 @@ def create_app(config: dict | None = None) -> Flask:
     )
 
     from .api import bp as api_bp
+    from .web import bp as web_bp
+    from .web import csrf
 
+    csrf.init_app(app)
+    csrf.exempt(api_bp)  # the API authenticates each request by its bearer token, not by a cookie
     app.register_blueprint(api_bp)
+    app.register_blueprint(web_bp)
     return app
 
 

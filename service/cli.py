@@ -178,11 +178,14 @@ def user():
 @click.argument("name")
 @click.option("--role", "roles", multiple=True, required=True, help="Role to grant; repeat for several.")
 @click.option("--display-name", default="")
-def user_add(name: str, roles: tuple[str, ...], display_name: str):
+@click.option("--password", default=None,
+              help="Password for signing in to the web pages (without it the user has an API token only).")
+def user_add(name: str, roles: tuple[str, ...], display_name: str, password: str | None):
     """Create a user and print their API token (shown once)."""
     app = _app()
     try:
-        created, token = accounts.add_user(_services(app), username=name, roles=list(roles), display_name=display_name)
+        created, token = accounts.add_user(_services(app), username=name, roles=list(roles),
+                                           display_name=display_name, password=password)
     except CaseworkError as err:
         raise click.ClickException(_describe(err)) from err
     click.echo(f"Created {created.username} ({', '.join(created.roles)}). API token (shown once):")

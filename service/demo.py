@@ -54,6 +54,9 @@ _SUBJECT_NAMES = ("patient_name", "worker_name", "subject_name")
 _SUBJECT_REFS = ("mrn", "claim_number", "subject_ref")
 
 
+DEMO_PASSWORD = "demo"  # every demo user's, documented in the README; demo data only
+
+
 def demo_token(username: str) -> str:
     """The fixed API token of a demo user (documented in the README; demo data only)."""
     return f"demo-{username}-token"
@@ -65,7 +68,8 @@ def load_demo(services, bpmn_path: str | Path) -> bool:
         if uow.users.list():
             return False
     for username, display_name, roles in DEMO_USERS:
-        accounts.add_user(services, username=username, roles=roles, display_name=display_name, token=demo_token(username))
+        accounts.add_user(services, username=username, roles=roles, display_name=display_name,
+                          token=demo_token(username), password=DEMO_PASSWORD)
     users = _users(services)
     for number, (path, actions) in enumerate(DEMO_SCENARIOS, start=1):
         file = Path(bpmn_path) / path

@@ -102,6 +102,17 @@ class HumanTask:
 
 
 @dataclass
+class TaskInCase:
+    """An inbox row: a task with what the inbox shows of its case."""
+
+    task: HumanTask
+    subject_name: str
+    subject_ref: str
+    setting: str
+    process_id: str
+
+
+@dataclass
 class Timer:
     case_id: int
     task_ref: str
@@ -191,6 +202,7 @@ class User:
     display_name: str = ""
     token_hash: str | None = None
     active: bool = True
+    password_hash: str | None = None  # None: the user cannot sign in to the web pages (API token only)
     id: int | None = None
 
     def has_role(self, role: str | None) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Protocol
 
 from .model import (
@@ -19,6 +20,7 @@ from .model import (
     Incident,
     MessageWait,
     ProcessVersion,
+    TaskInCase,
     TaskStatus,
     Timer,
     User,
@@ -35,6 +37,8 @@ class ProcessVersionRepository(Protocol):
     def get(self, process_version_id: int) -> ProcessVersion | None: ...
     def latest(self, process_id: str) -> ProcessVersion | None: ...
     def list(self, *, process_id: str | None = None) -> list[ProcessVersion]: ...
+    def settings_by_process(self) -> dict[str, str]:
+        """Every deployed process id with the setting of its latest version (no files read)."""
 
 
 class CaseRepository(Protocol):
@@ -54,17 +58,42 @@ class CaseRepository(Protocol):
     ) -> list[Case]: ...
 
 
+class TaskSort(StrEnum):
+    """Orders of a task list; each ends with the task id, so pages never overlap."""
+
+    DUE = "due"  # soonest due first, undated last, then oldest
+    PRIORITY = "priority"  # priority 1 (highest) first, then as DUE
+    CREATED = "created"  # oldest first
+
+
 @dataclass(frozen=True)
 class TaskQuery:
-    """Which human tasks to list; every field is optional and they combine with AND."""
+    """Which human tasks to list; every field is optional and they combine with AND.
+
+    `setting`, `process_id` and `text` select by the task's case; `text` matches the
+    subject's name or reference (any case, anywhere in it) or, when it is a number
+    ("1042" or "#1042"), the case of that number.
+    """
 
     case_id: int | None = None
     candidate_roles: Sequence[str] | None = None
     assignee: str | None = None
     statuses: Sequence[TaskStatus] | None = None
     unassigned_only: bool = False
+    setting: str | None = None
+    process_id: str | None = None
+    priority: int | None = None
+    due_from: datetime | None = None  # due at or after
+    due_by: datetime | None = None  # due at or before
+    text: str | None = None
+    sort: TaskSort = TaskSort.DUE
     limit: int = 50
     offset: int = 0
+
+    def case_number(self) -> int | None:
+        """The case number `text` names, if it is one."""
+        digits = (self.text or "").strip().removeprefix("#")
+        return int(digits) if digits.isdigit() and len(digits) <= 18 else None
 
 
 class TaskRepository(Protocol):
@@ -73,6 +102,9 @@ class TaskRepository(Protocol):
     def update(self, task: HumanTask) -> None: ...
     def for_case(self, case_id: int, *, open_only: bool = True) -> list[HumanTask]: ...
     def query(self, query: TaskQuery) -> list[HumanTask]: ...
+    def query_in_cases(self, query: TaskQuery) -> list[TaskInCase]:
+        """List the tasks the query selects with their cases' subject, setting and process (the inbox rows)."""
+
     def count(self, query: TaskQuery) -> int: ...
 
 

@@ -246,6 +246,7 @@ app_user = Table(
     Column("display_name", String(255), nullable=False),
     Column("token_hash", String(128), unique=True),
     Column("active", Boolean, nullable=False),
+    Column("password_hash", String(255)),
 )
 
 user_role = Table(

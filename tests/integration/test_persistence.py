@@ -42,7 +42,7 @@ TABLES = {
     "process_version", "process_file", "case_record", "human_task", "timer", "message_wait",
     "case_event", "incident", "app_user", "user_role", "note", "case_flag", "scheduler_mark",
 }
-HEAD = "0002"
+HEAD = "0003"
 
 
 def hours(n: float) -> datetime:

@@ -11,9 +11,10 @@ from workflows.model import (
     CaseStatus,
     FlagReason,
     IncidentStatus,
+    TaskInCase,
     TimerStatus,
 )
-from workflows.ports import FlagChanges, FlagQuery, TaskQuery
+from workflows.ports import FlagChanges, FlagQuery, TaskQuery, TaskSort
 
 
 class FakeClock:
@@ -73,6 +74,9 @@ class FakeProcesses(_Repo):
     def list(self, *, process_id=None):
         return [v for v in self._all() if process_id in (None, v.process_id)]
 
+    def settings_by_process(self):
+        return {v.process_id: v.setting for v in sorted(self._all(), key=lambda v: (v.process_id, v.version))}
+
 
 class FakeCases(_Repo):
     def save(self, case):
@@ -92,6 +96,17 @@ class FakeTasks(_Repo):
         return [t for t in self._all() if t.case_id == case_id and (not open_only or t.status in OPEN_TASK_STATUSES)]
 
     def _match(self, query: TaskQuery):
+        cases = self.cases.rows
+        text = (query.text or "").strip().lower()
+
+        def case_matches(task):
+            case = cases[task.case_id]
+            return (
+                query.setting in (None, case.setting) and query.process_id in (None, case.process_id)
+                and (not text or text in case.subject_name.lower() or text in case.subject_ref.lower()
+                     or task.case_id == query.case_number())
+            )
+
         tasks = [
             t for t in self._all()
             if query.case_id in (None, t.case_id)
@@ -99,11 +114,28 @@ class FakeTasks(_Repo):
             and query.assignee in (None, t.assignee)
             and (query.statuses is None or t.status in query.statuses)
             and (not query.unassigned_only or t.assignee is None)
+            and query.priority in (None, t.priority)
+            and (query.due_from is None or (t.due_at is not None and t.due_at >= query.due_from))
+            and (query.due_by is None or (t.due_at is not None and t.due_at <= query.due_by))
+            and case_matches(t)
         ]
-        return sorted(tasks, key=lambda t: (t.due_at is None, t.due_at or t.created_at, t.created_at, t.id))
+        by_due = lambda t: (t.due_at is None, t.due_at or t.created_at, t.created_at, t.id)  # noqa: E731
+        orders = {
+            TaskSort.DUE: by_due,
+            TaskSort.PRIORITY: lambda t: (t.priority, *by_due(t)),
+            TaskSort.CREATED: lambda t: (t.created_at, t.id),
+        }
+        return sorted(tasks, key=orders[TaskSort(query.sort)])
 
     def query(self, query):
         return self._match(query)[query.offset:query.offset + query.limit]
+
+    def query_in_cases(self, query):
+        return [
+            TaskInCase(task, case.subject_name, case.subject_ref, case.setting, case.process_id)
+            for task in self.query(query)
+            for case in [self.cases.rows[task.case_id]]
+        ]
 
     def count(self, query):
         return len(self._match(query))
@@ -294,6 +326,7 @@ class FakeUnitOfWork:
         self.processes = FakeProcesses(self._tables["processes"])
         self.cases = FakeCases(self._tables["cases"])
         self.tasks = FakeTasks(self._tables["tasks"])
+        self.tasks.cases = self._tables["cases"]
         self.timers = FakeTimers(self._tables["timers"])
         self.timers.cases = self._tables["cases"]
         self.messages = FakeMessages(self._tables["messages"])

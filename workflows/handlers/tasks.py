@@ -1,12 +1,14 @@
 """Use cases on human tasks: list, read with form, claim, release, complete."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..derive import sync_case
 from ..errors import Conflict, EngineFailure, Forbidden, NotFound
 from ..forms import validate_submission
-from ..model import HumanTask, TaskStatus, User
+from ..model import HumanTask, TaskInCase, TaskStatus, User
 from ..ports import TaskQuery
 from ..services import Services
 from .common import active_case, is_supervisor, open_task, record_incident, task_event
@@ -27,6 +29,25 @@ def list_tasks(services: Services, *, query: TaskQuery) -> tuple[list[HumanTask]
     """Return one page of tasks matching the query, and how many match in all."""
     with services.uow(read_only=True) as uow:
         return uow.tasks.query(query), uow.tasks.count(query)
+
+
+@dataclass
+class Inbox:
+    """One page of one inbox view, how many tasks each view holds, and what its filters can choose from."""
+
+    items: list[TaskInCase]
+    counts: dict[str, int]
+    settings_by_process: dict[str, str]
+
+
+def inbox(services: Services, *, views: Mapping[str, TaskQuery], showing: str) -> Inbox:
+    """Return the page of the view `showing`, with its case fields, and a count of every view."""
+    with services.uow(read_only=True) as uow:
+        return Inbox(
+            items=uow.tasks.query_in_cases(views[showing]),
+            counts={name: uow.tasks.count(query) for name, query in views.items()},
+            settings_by_process=uow.processes.settings_by_process(),
+        )
 
 
 def claim_task(services: Services, *, actor: User, task_id: int) -> HumanTask:

@@ -45,6 +45,14 @@ class SqlProcessVersionRepository(_Repository):
             statement = statement.where(t.process_version.c.process_id == process_id)
         return self._load(statement)
 
+    def settings_by_process(self) -> dict[str, str]:
+        """Every deployed process id with the setting of its latest version (no files read)."""
+        columns = t.process_version.c
+        rows = self._connection.execute(
+            select(columns.process_id, columns.setting).order_by(columns.process_id, columns.version)
+        )
+        return {row.process_id: row.setting for row in rows}
+
     def _load(self, statement: Select) -> list[ProcessVersion]:
         rows = self._connection.execute(statement).all()
         if not rows:

@@ -5,8 +5,17 @@ from datetime import datetime
 
 from sqlalchemy import Select, bindparam, delete, exists, func, or_, select, update
 
-from workflows.model import OPEN_TASK_STATUSES, CaseStatus, HumanTask, MessageWait, TaskStatus, Timer, TimerStatus
-from workflows.ports import TaskQuery
+from workflows.model import (
+    OPEN_TASK_STATUSES,
+    CaseStatus,
+    HumanTask,
+    MessageWait,
+    TaskInCase,
+    TaskStatus,
+    Timer,
+    TimerStatus,
+)
+from workflows.ports import TaskQuery, TaskSort
 
 from .. import tables as t
 from .base import _from_row, _Repository, _update, _values
@@ -32,6 +41,13 @@ def _task(row) -> HumanTask:
     return _from_row(HumanTask, row, status=TaskStatus)
 
 
+def _task_in_case(row) -> TaskInCase:
+    values = row._asdict()
+    case_fields = {column.name: values.pop(column.name) for column in _CASE_COLUMNS}
+    values["status"] = TaskStatus(values["status"])
+    return TaskInCase(HumanTask(**values), **case_fields)
+
+
 class SqlTaskRepository(_Repository):
     """The inbox: one row per READY human task."""
 
@@ -50,11 +66,15 @@ class SqlTaskRepository(_Repository):
         return [_task(row) for row in self._connection.execute(statement, {"case_id": case_id})]
 
     def query(self, query: TaskQuery) -> list[HumanTask]:
-        """List the tasks the query selects, soonest due first (undated last), then oldest."""
-        statement = self._filtered(select(t.human_task), query).order_by(
-            t.human_task.c.due_at.asc().nulls_last(), t.human_task.c.created_at, t.human_task.c.id
-        )
-        return [_task(row) for row in self._connection.execute(statement.limit(query.limit).offset(query.offset))]
+        """List the tasks the query selects, in its order (soonest due first by default)."""
+        statement = self._page(self._filtered(select(t.human_task), query), query)
+        return [_task(row) for row in self._connection.execute(statement)]
+
+    def query_in_cases(self, query: TaskQuery) -> list[TaskInCase]:
+        """List the tasks the query selects with their cases' subject, setting and process, in one statement."""
+        statement = select(t.human_task, *_CASE_COLUMNS).select_from(_TASKS_WITH_CASES)
+        statement = self._page(self._filtered(statement, query, joined=True), query)
+        return [_task_in_case(row) for row in self._connection.execute(statement)]
 
     def count(self, query: TaskQuery) -> int:
         """Count every task the query selects, ignoring its limit and offset."""
@@ -62,8 +82,12 @@ class SqlTaskRepository(_Repository):
         return self._connection.execute(statement).scalar_one()
 
     @staticmethod
-    def _filtered(statement: Select, query: TaskQuery) -> Select:
-        columns = t.human_task.c
+    def _page(statement: Select, query: TaskQuery) -> Select:
+        return statement.order_by(*_ORDER[TaskSort(query.sort)]).limit(query.limit).offset(query.offset)
+
+    @staticmethod
+    def _filtered(statement: Select, query: TaskQuery, *, joined: bool = False) -> Select:
+        columns, cases = t.human_task.c, t.case_record.c
         if query.case_id is not None:
             statement = statement.where(columns.case_id == query.case_id)
         if query.candidate_roles is not None:
@@ -74,7 +98,38 @@ class SqlTaskRepository(_Repository):
             statement = statement.where(columns.status.in_([TaskStatus(s).value for s in query.statuses]))
         if query.unassigned_only:
             statement = statement.where(columns.assignee.is_(None))
-        return statement
+        if query.priority is not None:
+            statement = statement.where(columns.priority == query.priority)
+        if query.due_from is not None:
+            statement = statement.where(columns.due_at >= query.due_from)
+        if query.due_by is not None:
+            statement = statement.where(columns.due_at <= query.due_by)
+        by_case = []
+        if query.setting is not None:
+            by_case.append(cases.setting == query.setting)
+        if query.process_id is not None:
+            by_case.append(cases.process_id == query.process_id)
+        if query.text and query.text.strip():
+            text = query.text.strip()
+            matches = [cases.subject_name.icontains(text, autoescape=True),
+                       cases.subject_ref.icontains(text, autoescape=True)]
+            if query.case_number() is not None:
+                matches.append(columns.case_id == query.case_number())
+            by_case.append(or_(*matches))
+        if by_case and not joined:
+            statement = statement.join(t.case_record, cases.id == columns.case_id)
+        return statement.where(*by_case) if by_case else statement
+
+
+_TASKS_WITH_CASES = t.human_task.join(t.case_record, t.case_record.c.id == t.human_task.c.case_id)
+_CASE_COLUMNS = (t.case_record.c.subject_name, t.case_record.c.subject_ref, t.case_record.c.setting,
+                 t.case_record.c.process_id)
+_BY_DUE = (t.human_task.c.due_at.asc().nulls_last(), t.human_task.c.created_at, t.human_task.c.id)
+_ORDER = {
+    TaskSort.DUE: _BY_DUE,
+    TaskSort.PRIORITY: (t.human_task.c.priority, *_BY_DUE),
+    TaskSort.CREATED: (t.human_task.c.created_at, t.human_task.c.id),
+}
 
 
 def _timer(row) -> Timer:

@@ -1,0 +1,61 @@
+"""Errors on the web pages: a form action that fails says why and returns to where it came from."""
+from __future__ import annotations
+
+import logging
+
+from flask import flash, redirect, render_template, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from workflows.errors import CaseworkError, InvalidInput
+
+from ..api.errors import STATUS_BY_ERROR
+from . import bp
+from .auth import safe_target
+
+log = logging.getLogger(__name__)
+
+
+def _page(status: int, title: str, message: str):
+    return render_template("error.html", status=status, title=title, message=message), status
+
+
+@bp.errorhandler(CaseworkError)
+def domain_error(err: CaseworkError):
+    status = next((code for kind, code in STATUS_BY_ERROR if isinstance(err, kind)), 400)
+    if status >= 500:
+        log.error("Case state error: %s", type(err).__name__)
+        return _page(status, "This case cannot be read", "Its stored state is damaged; an administrator must look at it.")
+    message = err.message
+    if isinstance(err, InvalidInput) and err.field_errors:
+        message += " " + " ".join(f"{name}: {' '.join(problems)}" for name, problems in err.field_errors.items())
+    if request.method == "POST":
+        flash(message, "error")
+        return redirect(safe_target(request.form.get("back")), 303)
+    return _page(status, "That did not work", message)
+
+
+@bp.errorhandler(CSRFError)
+def missing_form_token(err: CSRFError):
+    return _page(400, "The form could not be accepted",
+                 "It was sent without a valid security token, perhaps from an old page or after signing out. "
+                 "Go back, reload the page and try again.")
+
+
+@bp.errorhandler(HTTPException)
+def http_error(err: HTTPException):
+    return _page(err.code or 500, err.name, err.description or err.name)
+
+
+@bp.errorhandler(OperationalError)
+def database_unavailable(err: OperationalError):
+    log.error("Database unavailable (%s)", type(getattr(err, "orig", err)).__name__)
+    response = _page(503, "The database is unavailable", "Nothing was changed. Try again in a moment.")
+    return response[0], 503, {"Retry-After": "5"}
+
+
+@bp.errorhandler(Exception)
+def unexpected_error(err: Exception):
+    log.exception("Unexpected error on a web page (%s)", type(err).__name__)
+    return _page(500, "Something went wrong on our side", "Nothing was changed. The error has been logged.")
