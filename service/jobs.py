@@ -58,6 +58,7 @@ class TimerScheduler:
         self.poll_interval = timedelta(seconds=app.config["TIMER_POLL_SECONDS"])
         self.scheduler = scheduler
         self._polling = threading.Lock()
+        self._stopping = False
         scheduler.add_job(
             self.poll, "interval", seconds=self.poll_interval.total_seconds(), id="poll_timers",
             max_instances=1, coalesce=True, misfire_grace_time=None,
@@ -73,8 +74,8 @@ class TimerScheduler:
 
     def poll(self) -> int:
         """Fire every due timer, then plan an early wake-up for the next one."""
-        if not self._polling.acquire(blocking=False):
-            return 0  # the interval poll and an early wake-up met; one is enough
+        if self._stopping or not self._polling.acquire(blocking=False):
+            return 0  # stopping, or the interval poll and an early wake-up met; one is enough
         fired = 0
         try:
             try:
@@ -120,6 +121,17 @@ class TimerScheduler:
         self.scheduler.add_job(self.poll, "date", run_date=wake_at, id="wake_for_timer",
                                replace_existing=True, misfire_grace_time=None)
 
+    def quiesce(self, timeout: float = 60) -> None:
+        """Let a poll in progress finish and start no more, before APScheduler shuts down.
+
+        APScheduler holds its job-store lock while it waits for running jobs at shutdown;
+        a poll planning its next wake-up (add_job) at that moment would wait for that lock
+        forever. So the poll is stopped first.
+        """
+        self._stopping = True
+        if self._polling.acquire(timeout=timeout):
+            self._polling.release()
+
     def release_leases(self) -> None:
         """Hand back the timers this scheduler holds but has not fired (at a clean shutdown)."""
         with self.services.uow() as uow:
@@ -153,6 +165,7 @@ def stop_embedded_scheduler() -> None:
     with _registry_lock:
         running = _running.pop(os.getpid(), None)
     if running is not None:
+        running.quiesce()
         running.scheduler.shutdown(wait=True)
         running.release_leases()
 
@@ -168,6 +181,7 @@ def run_worker(app) -> None:
 
     def stop(signum, frame):
         log.info("Scheduler %s stopping (signal %d)", timer_scheduler.owner, signum)
+        timer_scheduler._stopping = True
         blocking.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)
@@ -179,8 +193,7 @@ def run_worker(app) -> None:
         pass
     finally:
         # Let a poll in progress finish its transaction before the leases go back.
-        if timer_scheduler._polling.acquire(timeout=60):
-            timer_scheduler._polling.release()
+        timer_scheduler.quiesce()
         with _registry_lock:
             _running.pop(os.getpid(), None)
         timer_scheduler.release_leases()
