@@ -121,6 +121,10 @@ class TimerScheduler:
         self.scheduler.add_job(self.poll, "date", run_date=wake_at, id="wake_for_timer",
                                replace_existing=True, misfire_grace_time=None)
 
+    def stop_polling(self) -> None:
+        """Start no more polls (safe from a signal handler: it takes no lock)."""
+        self._stopping = True
+
     def quiesce(self, timeout: float = 60) -> None:
         """Let a poll in progress finish and start no more, before APScheduler shuts down.
 
@@ -128,7 +132,7 @@ class TimerScheduler:
         a poll planning its next wake-up (add_job) at that moment would wait for that lock
         forever. So the poll is stopped first.
         """
-        self._stopping = True
+        self.stop_polling()
         if self._polling.acquire(timeout=timeout):
             self._polling.release()
 
@@ -181,7 +185,7 @@ def run_worker(app) -> None:
 
     def stop(signum, frame):
         log.info("Scheduler %s stopping (signal %d)", timer_scheduler.owner, signum)
-        timer_scheduler._stopping = True
+        timer_scheduler.stop_polling()
         blocking.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)

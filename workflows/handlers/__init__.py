@@ -7,11 +7,11 @@ rolls back and the failure is recorded as an incident in a transaction of its ow
 from .cases import CaseDetail, cancel_case, get_case, list_cases, resume_case, start_case, suspend_case
 from .common import SCHEDULER, SUPERVISOR_ROLES
 from .tasks import Inbox, claim_task, complete_task, get_task_form, inbox, list_tasks, unclaim_task
-from .timers import MAX_TIMER_ATTEMPTS, fire_due_timers
+from .timers import fire_due_timers
 from .waits import deliver_message
 
 __all__ = [
-    "CaseDetail", "Inbox", "MAX_TIMER_ATTEMPTS", "SCHEDULER", "SUPERVISOR_ROLES", "cancel_case", "claim_task",
+    "CaseDetail", "Inbox", "SCHEDULER", "SUPERVISOR_ROLES", "cancel_case", "claim_task",
     "complete_task", "deliver_message", "fire_due_timers", "get_case", "get_task_form", "inbox", "list_cases",
     "list_tasks", "resume_case", "start_case", "suspend_case", "unclaim_task",
 ]

@@ -45,7 +45,6 @@ class TimerPolicy:
 
 
 DEFAULT_TIMER_POLICY = TimerPolicy()
-MAX_TIMER_ATTEMPTS = DEFAULT_TIMER_POLICY.max_attempts
 
 
 def fire_due_timers(
