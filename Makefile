@@ -15,12 +15,13 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(INSTALLED)
 
-# bpmn.io's packages (bpmn-moddle) check that every diagram opens in a modeler.
+# bpmn.io's packages: bpmn-moddle checks that every diagram opens in a modeler;
+# bpmn-js draws the diagrams on the case pages (served from node_modules, not committed).
 $(NODE_INSTALLED): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_INSTALLED)
 
-run: $(INSTALLED)
+run: $(INSTALLED) $(NODE_INSTALLED)
 	$(BIN)/casework run --demo
 
 test: $(INSTALLED) $(NODE_INSTALLED)

@@ -180,12 +180,15 @@ def user():
 @click.option("--display-name", default="")
 @click.option("--password", default=None,
               help="Password for signing in to the web pages (without it the user has an API token only).")
-def user_add(name: str, roles: tuple[str, ...], display_name: str, password: str | None):
+@click.option("--setting", "settings", multiple=True,
+              help="Setting whose cases the user may see (e.g. acute_hospital); repeat for several. Default: every setting.")
+def user_add(name: str, roles: tuple[str, ...], display_name: str, password: str | None, settings: tuple[str, ...]):
     """Create a user and print their API token (shown once)."""
     app = _app()
     try:
         created, token = accounts.add_user(_services(app), username=name, roles=list(roles),
-                                           display_name=display_name, password=password)
+                                           display_name=display_name, password=password,
+                                           settings=list(settings) or None)
     except CaseworkError as err:
         raise click.ClickException(_describe(err)) from err
     click.echo(f"Created {created.username} ({', '.join(created.roles)}). API token (shown once):")

@@ -40,6 +40,7 @@ def from_environment(environ: dict[str, str] | None = None) -> dict:
         "SCAN_SECONDS": float(env.get("CASEWORK_SCAN_SECONDS") or 60),
         "IDLE_DAYS": float(env.get("CASEWORK_IDLE_DAYS") or 7),
         "BPMN_PATH": env.get("CASEWORK_BPMN_PATH") or str(REPOSITORY_ROOT / "bpmn"),
+        "NODE_MODULES": env.get("CASEWORK_NODE_MODULES") or str(REPOSITORY_ROOT / "node_modules"),
         "SCRIPT_TIME_LIMIT_SECONDS": float(env.get("CASEWORK_SCRIPT_TIME_LIMIT") or 1.0),
         "TIMEZONE": env.get("CASEWORK_TIMEZONE") or "UTC",
         "HOLIDAYS": [d.strip() for d in (env.get("CASEWORK_HOLIDAYS") or "").split(",") if d.strip()],

@@ -19,21 +19,22 @@ from workflows.process_tests import load_process_test
 
 logger = logging.getLogger(__name__)
 
-DEMO_USERS = (
-    ("carla", "Carla Reyes, RN (case manager)", ["case_manager"]),
-    ("sam", "Sam Okafor, MSW (social worker)", ["social_worker"]),
-    ("pat", "Dr. Pat Lee (physician advisor)", ["physician_advisor"]),
-    ("ari", "Dr. Ari Stone (attending)", ["attending"]),
-    ("reg", "Rene Gold (registration)", ["registration"]),
-    ("sue", "Sue Park (supervisor)", ["supervisor", "case_manager"]),
-    ("dana", "Dana Cruz (process designer)", ["designer"]),
-    ("admin", "Administrator", ["admin"]),
-    ("lena", "Lena Ito (IRF clinical liaison, benefits)", ["clinical_liaison", "benefits_coordinator"]),
-    ("rita", "Dr. Rita Vance (rehab physician)", ["rehab_physician"]),
-    ("nora", "Nora Bell, RN (rehab nurse, IRF-PAI)", ["rehab_nurse", "irf_pai_coordinator", "therapist"]),
-    ("nick", "Nick Shaw, RN (workers' comp nurse case manager)", ["nurse_case_manager"]),
-    ("adam", "Adam Fox (adjuster)", ["adjuster"]),
-    ("uma", "Dr. Uma Rao (UR reviewer)", ["ur_reviewer"]),
+ACUTE, REHAB, COMP = "acute_hospital", "inpatient_rehab", "workers_comp"
+DEMO_USERS = (  # username, name, roles, the settings whose cases they see
+    ("carla", "Carla Reyes, RN (case manager)", ["case_manager"], [ACUTE]),
+    ("sam", "Sam Okafor, MSW (social worker)", ["social_worker"], [ACUTE]),
+    ("pat", "Dr. Pat Lee (physician advisor)", ["physician_advisor"], [ACUTE]),
+    ("ari", "Dr. Ari Stone (attending)", ["attending"], [ACUTE]),
+    ("reg", "Rene Gold (registration)", ["registration"], [ACUTE]),
+    ("sue", "Sue Park (supervisor)", ["supervisor", "case_manager"], [ACUTE, REHAB]),
+    ("dana", "Dana Cruz (process designer)", ["designer"], ["*"]),
+    ("admin", "Administrator", ["admin"], ["*"]),
+    ("lena", "Lena Ito (IRF clinical liaison, benefits)", ["clinical_liaison", "benefits_coordinator"], [REHAB]),
+    ("rita", "Dr. Rita Vance (rehab physician)", ["rehab_physician"], [REHAB]),
+    ("nora", "Nora Bell, RN (rehab nurse, IRF-PAI)", ["rehab_nurse", "irf_pai_coordinator", "therapist"], [REHAB]),
+    ("nick", "Nick Shaw, RN (workers' comp nurse case manager)", ["nurse_case_manager"], [COMP]),
+    ("adam", "Adam Fox (adjuster)", ["adjuster"], [COMP]),
+    ("uma", "Dr. Uma Rao (UR reviewer)", ["ur_reviewer"], [COMP]),
 )
 
 # (process test, how many of its opening actions to replay): different stages of a case.
@@ -49,6 +50,8 @@ DEMO_SCENARIOS = (
     ("workers_comp/tests/workers_comp_two_years.yaml", 3),
     ("workers_comp/tests/workers_comp_precert_clocks.yaml", 5),
 )
+# Who opens a demo case, by the first word of its process id.
+_OPENED_BY = {"acute": "carla", "irf": "lena", "workers": "nick"}
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(T[\d:.]+([+-]\d{2}:\d{2}|Z)?)?$")
 _SUBJECT_NAMES = ("patient_name", "worker_name", "subject_name")
 _SUBJECT_REFS = ("mrn", "claim_number", "subject_ref")
@@ -67,9 +70,9 @@ def load_demo(services, bpmn_path: str | Path) -> bool:
     with services.uow(read_only=True) as uow:
         if uow.users.list():
             return False
-    for username, display_name, roles in DEMO_USERS:
+    for username, display_name, roles, settings in DEMO_USERS:
         accounts.add_user(services, username=username, roles=roles, display_name=display_name,
-                          token=demo_token(username), password=DEMO_PASSWORD)
+                          token=demo_token(username), password=DEMO_PASSWORD, settings=settings)
     users = _users(services)
     for number, (path, actions) in enumerate(DEMO_SCENARIOS, start=1):
         file = Path(bpmn_path) / path
@@ -86,7 +89,7 @@ def _replay(services, users: dict[str, User], test, actions: int, number: int) -
     # The test's dates move with it, so the case looks as if it opened just now.
     offset = services.clock.now() - test.start
     data = _shifted(dict(test.data), offset)
-    starter = users["carla"]
+    starter = users[_OPENED_BY.get(test.process.split("_")[0], "admin")]
     case = handlers.start_case(
         services, actor=starter, process_id=test.process, data=data,
         subject_name=str(next((data[k] for k in _SUBJECT_NAMES if data.get(k)), test.name))[:200],
@@ -101,7 +104,8 @@ def _replay(services, users: dict[str, User], test, actions: int, number: int) -
         task = next((t for t in detail.open_tasks if t.element_id == step.spec["complete"]), None)
         if task is None:  # it would open only after a timer the demo clock has not reached
             return
-        worker = next((u for u in users.values() if task.candidate_role in u.roles), starter)
+        worker = next((u for u in users.values() if task.candidate_role in u.roles and u.covers(case.setting)),
+                      users["admin"])
         handlers.claim_task(services, actor=worker, task_id=task.id)
         handlers.complete_task(services, actor=worker, task_id=task.id,
                                data=_shifted(dict(step.spec.get("data") or {}), offset))
@@ -143,4 +147,4 @@ def _unrolled(steps):
 
 def _users(services) -> dict[str, User]:
     with services.uow(read_only=True) as uow:
-        return {username: uow.users.get_by_username(username) for username, _, _ in DEMO_USERS}
+        return {username: uow.users.get_by_username(username) for username, *_ in DEMO_USERS}

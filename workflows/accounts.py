@@ -9,7 +9,7 @@ import string
 from functools import cache
 
 from .errors import Conflict, InvalidInput
-from .model import User
+from .model import ALL_SETTINGS, User
 from .services import Services
 
 KNOWN_ROLES = (
@@ -19,6 +19,7 @@ KNOWN_ROLES = (
     "therapist", "rehab_nurse", "ur_reviewer", "system",
 )
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{1,63}$")
+_SETTING = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
 MAX_PASSWORD_LENGTH = 1024
 # scrypt's cost: 32 MiB and tens of milliseconds per check, so guessing is slow.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
@@ -76,12 +77,14 @@ def _password_problems(password: str | None) -> list[str]:
 
 def add_user(
     services: Services, *, username: str, roles: list[str], display_name: str = "", token: str | None = None,
-    password: str | None = None,
+    password: str | None = None, settings: list[str] | None = None,
 ) -> tuple[User, str]:
     """Create a user with roles and return it with its API token (shown once, stored hashed).
 
-    Without a password the user can use the API but not sign in to the web pages.
+    Without a password the user can use the API but not sign in to the web pages. `settings`
+    are those whose cases the user may see (acute_hospital, ...); None or "*" is every setting.
     """
+    settings = sorted({s.strip() for s in settings or [ALL_SETTINGS] if s.strip()}) or [ALL_SETTINGS]
     username = username.strip().lower()
     problems: dict[str, list[str]] = {}
     if not _USERNAME.match(username):
@@ -89,6 +92,9 @@ def add_user(
     unknown = [role for role in roles if role not in KNOWN_ROLES]
     if not roles or unknown:
         problems["roles"] = [f"Unknown role(s) {unknown}; choose from {', '.join(KNOWN_ROLES)}." if unknown else "Give at least one role."]
+    bad_settings = [s for s in settings if s != ALL_SETTINGS and not _SETTING.match(s)]
+    if bad_settings:
+        problems["settings"] = [f"Setting names are lower-case words joined by '_' (e.g. acute_hospital), not {bad_settings}."]
     if _password_problems(password):
         problems["password"] = _password_problems(password)
     if problems:
@@ -99,7 +105,7 @@ def add_user(
         if uow.users.get_by_username(username) is not None:
             raise Conflict(f"A user named '{username}' already exists.")
         user = uow.users.add(User(username, sorted(set(roles)), display_name or username, hash_token(token),
-                                  password_hash=password_hash))
+                                  password_hash=password_hash, settings=settings))
         uow.commit()
     return user, token
 

@@ -86,6 +86,9 @@ def sync_case(
 def _sync_tasks(uow, case, run, *, now, actor, completed_task_ref, policy) -> None:
     ready = {t.task_ref: t for t in run.ready_tasks()}
     for task in uow.tasks.for_case(case.id, open_only=True):
+        # A task a person added lives outside the diagram: it stays open while the case does.
+        if task.adhoc and case.status in (CaseStatus.ACTIVE, CaseStatus.SUSPENDED):
+            continue
         if task.task_ref in ready:
             _restart_clock(uow, case, task, ready.pop(task.task_ref), run, now=now, actor=actor, policy=policy)
             continue

@@ -26,10 +26,12 @@ from SpiffWorkflow.util.task import TaskState
 from .clock import running_at
 from .engine_failures import engine_failure
 from .engine_views import (
+    ElementMarks,
     ReadyTask,
     SentMessage,
     WaitingMessage,
     WaitingTimer,
+    element_marks,
     flatten_correlations,
     plain_payload,
     reached_elements,
@@ -161,6 +163,10 @@ class CaseRun:
             for task in self._all_tasks()
             if task.state == TaskState.READY and task.task_spec.manual
         ]
+
+    def element_marks(self) -> dict[str, ElementMarks]:
+        """What each diagram element is doing (completed, active, waiting), by diagram file."""
+        return element_marks((self.workflow, *self.workflow.subprocesses.values()))
 
     def waiting_timers(self) -> list[WaitingTimer]:
         return [

@@ -173,3 +173,33 @@ def record_writes(tasks, finished_before: set, written: dict[str, Any]) -> None:
         for key, value in task.data.items():
             if key != "data_objects" and (key not in before or before[key] != value):
                 written[key] = value
+
+
+@dataclass
+class ElementMarks:
+    """How far a case got through one diagram file: what each element of it is doing."""
+
+    completed: set[str] = field(default_factory=set)
+    active: dict[str, int] = field(default_factory=dict)  # element id -> tokens on it now
+    waiting: set[str] = field(default_factory=set)  # timers, messages and boundary events armed
+
+
+def element_marks(workflows) -> dict[str, ElementMarks]:
+    """The marks of every diagram file the case's (sub)processes come from, by file path."""
+    marks: dict[str, ElementMarks] = {}
+    for workflow in workflows:
+        file_marks = marks.setdefault(getattr(workflow.spec, "file", None) or workflow.spec.name, ElementMarks())
+        for task in workflow.tasks.values():
+            element_id = task.task_spec.bpmn_id
+            if not element_id:
+                continue
+            if task.state in (TaskState.READY, TaskState.STARTED):
+                file_marks.active[element_id] = file_marks.active.get(element_id, 0) + 1
+            elif task.state == TaskState.WAITING:
+                file_marks.waiting.add(element_id)
+            elif task.state == TaskState.COMPLETED:
+                file_marks.completed.add(element_id)
+    for file_marks in marks.values():
+        # An element that ran before and holds a token again (a loop) shows as what it is doing now.
+        file_marks.completed -= set(file_marks.active) | file_marks.waiting
+    return marks

@@ -20,7 +20,9 @@ def validate_submission(schema: dict | None, data: Any, *, form_name: str = "for
     field_errors: dict[str, list[str]] = {}
     for error in _validator(schema, form_name).iter_errors(data):
         for path, message in _describe(error):
-            field_errors.setdefault(path, []).append(message)
+            # jsonschema reports one "required" error per missing field, each naming them all.
+            if message not in field_errors.setdefault(path, []):
+                field_errors[path].append(message)
     if field_errors:
         count = sum(len(m) for m in field_errors.values())
         raise InvalidInput(f"The submitted data does not match the {form_name} form ({count} problem(s)).", field_errors)

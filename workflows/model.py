@@ -94,6 +94,10 @@ class HumanTask:
     instructions: str = ""
     completed_at: datetime | None = None
     completed_by: str | None = None
+    adhoc: bool = False  # added to the case by a person; the diagram knows nothing of it
+    draft: dict[str, Any] | None = None  # form data saved, not submitted (unvalidated)
+    draft_saved_at: datetime | None = None
+    draft_saved_by: str | None = None
     id: int | None = None
 
     @property
@@ -196,6 +200,20 @@ class Incident:
 
 
 @dataclass
+class Note:
+    """A case manager's free-text note on a case: kept, never edited."""
+
+    case_id: int
+    at: datetime
+    author: str
+    text: str
+    id: int | None = None
+
+
+ALL_SETTINGS = "*"
+
+
+@dataclass
 class User:
     username: str
     roles: list[str]
@@ -203,7 +221,18 @@ class User:
     token_hash: str | None = None
     active: bool = True
     password_hash: str | None = None  # None: the user cannot sign in to the web pages (API token only)
+    # The settings (acute_hospital, ...) whose cases the user may see; ALL_SETTINGS covers every one.
+    settings: list[str] = field(default_factory=lambda: [ALL_SETTINGS])
     id: int | None = None
 
     def has_role(self, role: str | None) -> bool:
         return role is not None and role in self.roles
+
+    def covers(self, setting: str) -> bool:
+        """Whether the user may see cases of this setting."""
+        return ALL_SETTINGS in self.settings or setting in self.settings
+
+    @property
+    def setting_scope(self) -> list[str] | None:
+        """The settings a query must keep to for this user; None when they cover every setting."""
+        return None if ALL_SETTINGS in self.settings else list(self.settings)

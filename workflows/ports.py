@@ -19,6 +19,7 @@ from .model import (
     HumanTask,
     Incident,
     MessageWait,
+    Note,
     ProcessVersion,
     TaskInCase,
     TaskStatus,
@@ -54,7 +55,8 @@ class CaseRepository(Protocol):
         """
 
     def list(
-        self, *, status: str | None = None, process_id: str | None = None, limit: int = 50, offset: int = 0
+        self, *, status: str | None = None, process_id: str | None = None, limit: int = 50, offset: int = 0,
+        settings: Sequence[str] | None = None,
     ) -> list[Case]: ...
 
 
@@ -86,6 +88,10 @@ class TaskQuery:
     due_from: datetime | None = None  # due at or after
     due_by: datetime | None = None  # due at or before
     text: str | None = None
+    element_id: str | None = None  # the task type: one user task of the diagrams
+    settings: Sequence[str] | None = None  # the settings the asking user covers; None: every one
+    # (username, roles) of a user who is not a supervisor: only tasks of their roles, or theirs, or done by them.
+    viewer: tuple[str, Sequence[str]] | None = None
     sort: TaskSort = TaskSort.DUE
     limit: int = 50
     offset: int = 0
@@ -104,6 +110,9 @@ class TaskRepository(Protocol):
     def query(self, query: TaskQuery) -> list[HumanTask]: ...
     def query_in_cases(self, query: TaskQuery) -> list[TaskInCase]:
         """List the tasks the query selects with their cases' subject, setting and process (the inbox rows)."""
+
+    def task_types(self, query: TaskQuery) -> dict[str, str]:
+        """The task types (element id -> title) among the tasks the query selects, ignoring its element filter."""
 
     def count(self, query: TaskQuery) -> int: ...
 
@@ -145,6 +154,13 @@ class CaseEventRepository(Protocol):
     def for_case(self, case_id: int) -> list[CaseEvent]: ...
 
 
+class NoteRepository(Protocol):
+    def add(self, note: Note) -> Note: ...
+
+    def for_case(self, case_id: int) -> list[Note]:
+        """The case's notes, newest first."""
+
+
 class IncidentRepository(Protocol):
     def add(self, incident: Incident) -> Incident: ...
     def get(self, incident_id: int) -> Incident | None: ...
@@ -158,6 +174,7 @@ class UserRepository(Protocol):
     def get_by_token_hash(self, token_hash: str) -> User | None: ...
     def update(self, user: User) -> None: ...
     def list(self) -> list[User]: ...
+    def distinct_roles(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -227,6 +244,7 @@ class UnitOfWork(Protocol):
     timers: TimerRepository
     messages: MessageWaitRepository
     events: CaseEventRepository
+    notes: NoteRepository
     incidents: IncidentRepository
     users: UserRepository
     flags: CaseFlagRepository

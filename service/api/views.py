@@ -9,6 +9,7 @@ from werkzeug.exceptions import BadRequest
 from workflows import deployment, handlers
 from workflows.catalog import DiagramSet, find_diagram_sets
 from workflows.errors import InvalidInput
+from workflows.handlers.common import is_supervisor
 from workflows.ports import TaskQuery
 
 from . import bp
@@ -75,14 +76,14 @@ def start_case():
 
 @documented(bp, "/cases", "GET", "List cases", query=s.CaseListQuery, response=s.CaseList)
 def list_cases():
-    cases = handlers.list_cases(_services(), **_query(s.CaseListQuery))
+    cases = handlers.list_cases(_services(), actor=g.user, **_query(s.CaseListQuery))
     return s.CaseList().dump({"items": cases})
 
 
 @documented(bp, "/cases/<int:case_id>", "GET", "A case with its open tasks, timers, events and incidents",
             response=s.CaseDetailOut)
 def get_case(case_id: int):
-    detail = handlers.get_case(_services(), case_id=case_id)
+    detail = handlers.get_case(_services(), case_id=case_id, actor=g.user)
     body = s.CaseOut().dump(detail.case)
     body["open_tasks"] = s.TaskOut(many=True).dump(detail.open_tasks)
     body["timers"] = s.TimerOut(many=True).dump(detail.pending_timers)
@@ -125,6 +126,8 @@ def list_tasks():
         assignee=g.user.username if args["mine"] else args.get("assignee"),
         statuses=statuses,
         unassigned_only=args["queue"],
+        settings=g.user.setting_scope,
+        viewer=None if is_supervisor(g.user) else (g.user.username, g.user.roles),
         limit=args["limit"],
         offset=args["offset"],
     )
@@ -134,9 +137,9 @@ def list_tasks():
 
 @documented(bp, "/tasks/<int:task_id>", "GET", "A task with its form", response=s.TaskDetailOut)
 def get_task(task_id: int):
-    task, form_schema, ui_schema = handlers.get_task_form(_services(), task_id=task_id)
-    body = s.TaskOut().dump(task)
-    body["form_schema"], body["ui_schema"] = form_schema, ui_schema
+    detail = handlers.get_task(_services(), task_id=task_id, actor=g.user)
+    body = s.TaskOut().dump(detail.task)
+    body["form_schema"], body["ui_schema"] = detail.form_schema, detail.ui_schema
     return body
 
 

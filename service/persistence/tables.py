@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
@@ -140,6 +141,10 @@ human_task = Table(
     Column("instructions", Text, nullable=False),
     Column("completed_at", UtcDateTime()),
     Column("completed_by", String(150)),
+    Column("adhoc", Boolean, nullable=False, server_default=false()),
+    Column("draft", JsonDocument),
+    Column("draft_saved_at", UtcDateTime()),
+    Column("draft_saved_by", String(150)),
     UniqueConstraint("case_id", "task_ref"),
     Index(None, "status", "candidate_role", "due_at"),
     Index(None, "assignee", "status"),
@@ -254,6 +259,13 @@ user_role = Table(
     metadata,
     Column("user_id", Id, ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True),
     Column("role", String(100), primary_key=True),
+)
+
+user_setting = Table(
+    "user_setting",
+    metadata,
+    Column("user_id", Id, ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True),
+    Column("setting", String(100), primary_key=True),
 )
 
 note = Table(

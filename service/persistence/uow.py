@@ -10,6 +10,7 @@ from .repositories import (
     SqlCaseRepository,
     SqlIncidentRepository,
     SqlMessageWaitRepository,
+    SqlNoteRepository,
     SqlProcessVersionRepository,
     SqlSchedulerMarkRepository,
     SqlTaskRepository,
@@ -50,6 +51,7 @@ class SqlAlchemyUnitOfWork:
         self.timers = SqlTimerRepository(connection)
         self.messages = SqlMessageWaitRepository(connection)
         self.events = SqlCaseEventRepository(connection)
+        self.notes = SqlNoteRepository(connection)
         self.incidents = SqlIncidentRepository(connection)
         self.users = SqlUserRepository(connection)
         self.flags = SqlCaseFlagRepository(connection)

@@ -1,4 +1,4 @@
-"""The web pages for people: sign-in and the inbox, rendered on the server (no JavaScript needed)."""
+"""The web pages for people: sign-in, the inbox, tasks and cases, rendered on the server (JavaScript only draws diagrams)."""
 from flask import Blueprint
 from flask_wtf.csrf import CSRFProtect
 
@@ -6,4 +6,4 @@ bp = Blueprint("web", __name__)
 # Bound in create_app; every form POST needs its token, except the token-authenticated JSON API.
 csrf = CSRFProtect()
 
-from . import auth, errors, inbox, presentation  # noqa: E402,F401  (register hooks and routes on bp)
+from . import auth, case_page, errors, inbox, presentation, task_page, vendor  # noqa: E402,F401  (register hooks and routes on bp)

@@ -25,6 +25,7 @@ class InboxFilters:
     view: str = "mine"
     setting: str = ""
     process: str = ""
+    task: str = ""  # the task type: a user task's element id
     due: str = ""
     priority: str = ""
     q: str = ""
@@ -55,6 +56,7 @@ class InboxFilters:
             view=choice("view", tuple(VIEWS), "mine"),
             setting=text("setting", 100),
             process=text("process", 255),
+            task=text("task", 255),
             due=choice("due", tuple(DUE_CHOICES)),
             priority=choice("priority", tuple(str(p) for p in PRIORITIES)),
             q=text("q", 200),
@@ -74,13 +76,14 @@ class InboxFilters:
 
     @property
     def filtered(self) -> bool:
-        return any((self.setting, self.process, self.due, self.priority, self.q))
+        return any((self.setting, self.process, self.task, self.due, self.priority, self.q))
 
     def views(self, user: User, *, now: datetime, zone: tzinfo) -> dict[str, TaskQuery]:
         """The task query of each view this user has, with these filters (unpaged)."""
         common = dict(
-            setting=self.setting or None, process_id=self.process or None,
+            setting=self.setting or None, process_id=self.process or None, element_id=self.task or None,
             priority=int(self.priority) if self.priority else None, text=self.q or None,
+            settings=user.setting_scope,
             sort=TaskSort(self.sort), **_due_window(self.due, now=now, zone=zone),
         )
         views = {

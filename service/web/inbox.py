@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flask import current_app, flash, g, redirect, render_template, request
+from flask import current_app, flash, g, redirect, render_template, request, session
 
 from workflows import handlers
 from workflows.errors import Forbidden
@@ -32,8 +32,9 @@ def inbox():
     return render_template(
         "inbox.html", filters=filters, result=result, now=now, total=total,
         pages=max(1, -(-total // PAGE_SIZE)), views={name: VIEWS[name] for name in views},
-        settings=sorted(set(result.settings_by_process.values())), processes=sorted(result.settings_by_process),
-        due_choices=DUE_CHOICES, priorities=PRIORITIES, sorts=SORTS,
+        settings=sorted(s for s in set(result.settings_by_process.values()) if g.user.covers(s)),
+        processes=sorted(p for p, s in result.settings_by_process.items() if g.user.covers(s)),
+        due_choices=DUE_CHOICES, priorities=PRIORITIES, sorts=SORTS, next_task=session.pop("next_task", None),
     )
 
 

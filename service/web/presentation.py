@@ -1,6 +1,7 @@
 """How the pages show times, due states and identifiers, in the organisation's time zone."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from flask import current_app
@@ -49,7 +50,83 @@ def relative_to(moment: datetime, now: datetime) -> str:
     return f"in {amount}" if seconds >= 0 else f"{amount} ago"
 
 
+_EVENT_TEXT = {
+    "case_opened": "opened the case",
+    "case_completed": "The case completed",
+    "case_cancelled": "cancelled the case",
+    "case_suspended": "put the case on hold",
+    "case_resumed": "took the case off hold",
+    "task_created": "Task opened",
+    "task_claimed": "claimed",
+    "task_unclaimed": "put back in the queue",
+    "task_assigned": "assigned",
+    "task_completed": "completed",
+    "task_cancelled": "Task cancelled",
+    "task_draft_saved": "saved a draft of",
+    "timer_fired": "Timer fired",
+    "timer_failed": "Timer failed",
+    "due_changed": "Due time changed",
+    "message_received": "Message received",
+    "message_sent": "Message sent",
+    "incident_raised": "Incident raised",
+    "note_added": "added a note",
+    "case_flagged": "Flagged for a manager",
+}
+
+
+@bp.app_template_global()
+def describe_event(event) -> str:
+    """One line of a case's timeline: who did what, in words."""
+    payload = event.payload or {}
+    text = _EVENT_TEXT.get(event.kind, humanise(event.kind))
+    what = payload.get("title") or humanise(payload.get("element_id") or payload.get("name") or "")
+    if event.kind == "task_assigned":
+        text = f"assigned to {(payload.get('data') or {}).get('assignee', '?')}"
+    elif event.kind == "case_flagged":
+        what = humanise(payload.get("reason", ""))
+    elif event.kind in ("case_cancelled", "case_suspended") and payload.get("reason"):
+        what = f"reason: {payload['reason']}"
+    elif event.kind == "incident_raised":
+        what = payload.get("message", "")
+    return f"{text}: {what}" if what else text
+
+
+_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
+
+
+@bp.app_template_global()
+def case_facts(data: dict, limit: int | None = None, *, settings_too: bool = False) -> list[tuple[str, str]]:
+    """The case record's plain values as (label, text), for a summary: lists and objects left out.
+
+    The clocks a diagram sets for itself (durations such as "PT24H") are policy, not facts
+    about the patient: only `settings_too` shows them.
+    """
+    facts = []
+    for key, value in (data or {}).items():
+        if not settings_too and isinstance(value, str) and _DURATION.match(value):
+            continue
+        if isinstance(value, bool):
+            facts.append((humanise(key), "Yes" if value else "No"))
+        elif isinstance(value, (str, int, float)) and str(value).strip():
+            facts.append((humanise(key), _readable(value)))
+    return facts[:limit] if limit else facts
+
+
+def _readable(value) -> str:
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
+        try:
+            return local_time(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            pass
+    return str(value)
+
+
 @bp.app_template_filter()
 def humanise(identifier: str | None) -> str:
-    """An identifier as words: "acute_hospital" -> "Acute hospital"."""
-    return (identifier or "").replace("_", " ").strip().capitalize()
+    """An identifier as words: "acute_hospital" -> "Acute hospital", "mrn" -> "MRN"."""
+    words = (identifier or "").replace("_", " ").strip().capitalize().split(" ")
+    return " ".join(word.upper() if word.lower() in _ACRONYMS else word for word in words)
+
+
+_ACRONYMS = {"mrn", "drg", "gmlos", "im", "moon", "snf", "irf", "dme", "ltch", "ur", "mmi", "p2p", "irf-pai", "pai",
+             "qio", "los", "id", "rtw", "ime", "adl", "dob", "npi", "icd"}

@@ -40,9 +40,9 @@ from workflows.ports import TaskQuery
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
 TABLES = {
     "process_version", "process_file", "case_record", "human_task", "timer", "message_wait",
-    "case_event", "incident", "app_user", "user_role", "note", "case_flag", "scheduler_mark",
+    "case_event", "incident", "app_user", "user_role", "user_setting", "note", "case_flag", "scheduler_mark",
 }
-HEAD = "0003"
+HEAD = "0004"
 
 
 def hours(n: float) -> datetime:

@@ -45,7 +45,7 @@ class FakeStore:
     """The committed state shared by every unit of work."""
 
     def __init__(self):
-        self.tables = {name: _Table() for name in ("processes", "cases", "tasks", "timers", "messages", "events", "incidents", "users", "flags", "marks")}
+        self.tables = {name: _Table() for name in ("processes", "cases", "tasks", "timers", "messages", "events", "notes", "incidents", "users", "flags", "marks")}
 
 
 class _Repo:
@@ -86,8 +86,9 @@ class FakeCases(_Repo):
         case.version += 1
         self.table.rows[case.id] = copy.deepcopy(case)
 
-    def list(self, *, status=None, process_id=None, limit=50, offset=0):
-        cases = [c for c in self._all() if status in (None, c.status) and process_id in (None, c.process_id)]
+    def list(self, *, status=None, process_id=None, limit=50, offset=0, settings=None):
+        cases = [c for c in self._all() if status in (None, c.status) and process_id in (None, c.process_id)
+                 and (settings is None or c.setting in settings)]
         return sorted(cases, key=lambda c: -c.id)[offset:offset + limit]
 
 
@@ -103,6 +104,7 @@ class FakeTasks(_Repo):
             case = cases[task.case_id]
             return (
                 query.setting in (None, case.setting) and query.process_id in (None, case.process_id)
+                and (query.settings is None or case.setting in query.settings)
                 and (not text or text in case.subject_name.lower() or text in case.subject_ref.lower()
                      or task.case_id == query.case_number())
             )
@@ -115,6 +117,9 @@ class FakeTasks(_Repo):
             and (query.statuses is None or t.status in query.statuses)
             and (not query.unassigned_only or t.assignee is None)
             and query.priority in (None, t.priority)
+            and query.element_id in (None, t.element_id)
+            and (query.viewer is None or t.candidate_role in query.viewer[1]
+                 or query.viewer[0] in (t.assignee, t.completed_by))
             and (query.due_from is None or (t.due_at is not None and t.due_at >= query.due_from))
             and (query.due_by is None or (t.due_at is not None and t.due_at <= query.due_by))
             and case_matches(t)
@@ -139,6 +144,11 @@ class FakeTasks(_Repo):
 
     def count(self, query):
         return len(self._match(query))
+
+    def task_types(self, query):
+        import dataclasses
+        tasks = self._match(dataclasses.replace(query, element_id=None))
+        return dict(sorted({t.element_id: t.title for t in reversed(tasks)}.items(), key=lambda p: p[1]))
 
 
 class FakeTimers(_Repo):
@@ -194,6 +204,11 @@ class FakeEvents(_Repo):
         return [e for e in self._all() if e.case_id == case_id]
 
 
+class FakeNotes(_Repo):
+    def for_case(self, case_id):
+        return sorted((n for n in self._all() if n.case_id == case_id), key=lambda n: (n.at, n.id), reverse=True)
+
+
 class FakeIncidents(_Repo):
     def for_case(self, case_id, *, open_only=True):
         return [i for i in self._all() if i.case_id == case_id and (not open_only or i.status == "open")]
@@ -205,6 +220,9 @@ class FakeUsers(_Repo):
 
     def get_by_token_hash(self, token_hash):
         return next((u for u in self._all() if u.token_hash == token_hash), None)
+
+    def distinct_roles(self):
+        return sorted({role for u in self._all() if u.active for role in u.roles})
 
     def list(self):
         return self._all()
@@ -289,6 +307,11 @@ class FakeCaseFlags(_Repo):
     def count(self, query):
         return len(self._match(query))
 
+    def task_types(self, query):
+        import dataclasses
+        tasks = self._match(dataclasses.replace(query, element_id=None))
+        return dict(sorted({t.element_id: t.title for t in reversed(tasks)}.items(), key=lambda p: p[1]))
+
     def count_by_reason(self, query):
         return {reason: sum(flag.reason == reason for flag in self._match(query)) for reason in FlagReason}
 
@@ -331,6 +354,7 @@ class FakeUnitOfWork:
         self.timers.cases = self._tables["cases"]
         self.messages = FakeMessages(self._tables["messages"])
         self.events = FakeEvents(self._tables["events"])
+        self.notes = FakeNotes(self._tables["notes"])
         self.incidents = FakeIncidents(self._tables["incidents"])
         self.users = FakeUsers(self._tables["users"])
         self.flags = FakeCaseFlags(self._tables)

@@ -148,10 +148,19 @@ def seed(app) -> Seed:
     return Seed(app)
 
 
+def task_row(response, title: str) -> str:
+    """The HTML of the inbox row of the task with this title."""
+    page = response if isinstance(response, str) else response.get_data(as_text=True)
+    for row in re.findall(r"<tr[^>]*data-task-id[^>]*>.*?</tr>", page, re.S):
+        if re.search(rf'<td class="task"><a href="[^"]*">{re.escape(title)}</a>', row):
+            return row
+    raise AssertionError(f"No inbox row for the task {title!r}")
+
+
 def task_titles(response) -> list[str]:
     """The task titles of an inbox page's rows, in order."""
     page = response.get_data(as_text=True)
-    return [html.unescape(title.strip()) for title in re.findall(r'<td class="task">([^<]+)', page)]
+    return [html.unescape(title.strip()) for title in re.findall(r'<td class="task"><a href="[^"]*">([^<]+)', page)]
 
 
 def tab_counts(response) -> dict[str, int]:

@@ -5,7 +5,7 @@ import html
 
 import pytest
 
-from .conftest import tab_counts, task_titles
+from .conftest import tab_counts, task_row, task_titles
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ class TestClaiming:
         assert task_titles(after) == [] and tab_counts(after) == {"My tasks": 1, "My team's queue": 0}
         mine = browser.get("/")
         assert task_titles(mine) == ["Admission review"]
-        assert "carla" in mine.get_data(as_text=True).split("Admission review")[1].split("</tr>")[0]
+        assert "carla" in task_row(mine, "Admission review")
 
     def test_a_second_user_claiming_the_same_task_is_told_who_has_it(self, visitor, review):
         carla, cole = visitor("carla"), visitor("cole")
@@ -90,8 +90,7 @@ class TestUnclaiming:
         page = sue.get("/inbox?view=all").get_data(as_text=True)
         assert f'action="/tasks/{review}/unclaim"' in page
         sue.post(f"/tasks/{review}/unclaim", {"back": "/inbox?view=all"})
-        row = sue.get("/inbox?view=all").get_data(as_text=True).split('<td class="task">Admission review')[1]
-        assert "Unassigned" in row.split("</tr>")[0]
+        assert "Unassigned" in task_row(sue.get("/inbox?view=all"), "Admission review")
 
     def test_the_inbox_offers_claim_on_open_tasks_and_unclaim_on_mine(self, visitor, review):
         browser = visitor("carla")

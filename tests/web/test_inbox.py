@@ -7,7 +7,7 @@ import pytest
 
 from workflows.model import TaskStatus
 
-from .conftest import tab_counts, task_titles
+from .conftest import tab_counts, task_row, task_titles
 
 DUE_ORDER = ["Overdue review", "At risk screen", "Later today", "Friday follow up", "Next week call", "Undated note"]
 
@@ -57,7 +57,7 @@ class TestViews:
 
     def test_each_row_shows_the_case_subject_setting_due_priority_and_assignee(self, visitor, cases):
         page = visitor("sue").get("/inbox?view=all&q=Dora").get_data(as_text=True)
-        row = page.split('<td class="task">Friday follow up')[1].split("</tr>")[0]
+        row = task_row(page, "Friday follow up")
         assert "Dora Eng" in row and "CLM-300" in row and f"Case {cases['dora']}" in row
         assert "Workers comp" in row and "Return to work" in row
         assert '<time datetime="2026-03-06T15:00:00+00:00">Fri 6 Mar 15:00</time>' in row
@@ -65,7 +65,7 @@ class TestViews:
 
     def test_overdue_and_at_risk_tasks_are_marked(self, visitor, cases):
         page = visitor("carla").get("/inbox?view=team").get_data(as_text=True)
-        rows = {title: page.split(f'<td class="task">{title}')[0].rsplit("<tr", 1)[1] for title in DUE_ORDER}
+        rows = {title: task_row(page, title) for title in DUE_ORDER}
         assert 'class="overdue"' in rows["Overdue review"]
         assert 'class="at-risk"' in rows["At risk screen"]
         assert all('class=""' in rows[title] for title in DUE_ORDER[2:])

@@ -172,7 +172,7 @@ class TestAccountsMadeOutsideThePages:
         services = app.extensions["casework"]
         try:
             assert demo.load_demo(services, tmp_path)  # no diagrams there: users only
-            for username, _, _ in demo.DEMO_USERS:
+            for username, *_ in demo.DEMO_USERS:
                 assert accounts.user_for_password(services, username=username, password="demo") is not None, username
         finally:
             services.uow.dispose()

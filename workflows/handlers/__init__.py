@@ -4,14 +4,30 @@ Each handler is one transaction: load, run the engine, write the new state and e
 derived row, append the audit events, commit. When the engine fails, the transaction
 rolls back and the failure is recorded as an incident in a transaction of its own.
 """
+from .adhoc import ADHOC_FORM, ADHOC_UI, add_adhoc_task, add_note, adhoc_choices
 from .cases import CaseDetail, cancel_case, get_case, list_cases, resume_case, start_case, suspend_case
 from .common import SCHEDULER, SUPERVISOR_ROLES
-from .tasks import Inbox, claim_task, complete_task, get_task_form, inbox, list_tasks, unclaim_task
+from .diagrams import CaseDiagram, case_diagram
+from .tasks import (
+    Inbox,
+    TaskDetail,
+    assign_task,
+    claim_task,
+    complete_task,
+    eligible_assignees,
+    get_task,
+    inbox,
+    list_tasks,
+    next_task,
+    save_draft,
+    unclaim_task,
+)
 from .timers import fire_due_timers
 from .waits import deliver_message
 
 __all__ = [
-    "CaseDetail", "Inbox", "SCHEDULER", "SUPERVISOR_ROLES", "cancel_case", "claim_task",
-    "complete_task", "deliver_message", "fire_due_timers", "get_case", "get_task_form", "inbox", "list_cases",
-    "list_tasks", "resume_case", "start_case", "suspend_case", "unclaim_task",
+    "ADHOC_FORM", "ADHOC_UI", "CaseDetail", "CaseDiagram", "Inbox", "SCHEDULER", "SUPERVISOR_ROLES", "TaskDetail", "add_adhoc_task",
+    "add_note", "adhoc_choices", "assign_task", "cancel_case", "case_diagram", "claim_task", "complete_task", "deliver_message", "eligible_assignees",
+    "fire_due_timers", "get_case", "get_task", "inbox", "list_cases", "list_tasks", "next_task", "resume_case", "save_draft",
+    "start_case", "suspend_case", "unclaim_task",
 ]

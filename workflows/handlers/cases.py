@@ -8,9 +8,9 @@ from typing import Any
 from ..derive import record_event, sync_case
 from ..errors import EngineFailure, Forbidden, InvalidInput, NotFound
 from ..forms import validate_submission
-from ..model import Case, CaseEvent, CaseStatus, HumanTask, Incident, Timer, TimerStatus, User
+from ..model import Case, CaseEvent, CaseStatus, HumanTask, Incident, Note, Timer, TimerStatus, User
 from ..services import Services
-from .common import case_in_status, is_supervisor
+from .common import case_in_status, is_supervisor, visible_case
 
 
 def start_case(
@@ -135,14 +135,17 @@ class CaseDetail:
     pending_timers: list[Timer]  # paused ones while the case is suspended
     events: list[CaseEvent]
     open_incidents: list[Incident]
+    notes: list[Note]
 
 
-def get_case(services: Services, *, case_id: int) -> CaseDetail:
-    """Return a case with its open tasks, waiting timers, audit trail and open incidents."""
+def get_case(services: Services, *, case_id: int, actor: User | None = None) -> CaseDetail:
+    """Return a case the actor may see, with its open tasks, timers, audit trail, incidents and notes.
+
+    `actor` None is the system reading (demo loading, tests). Everyone who may see the case
+    sees what it waits on; only a task's own people open its form (see `get_task`).
+    """
     with services.uow(read_only=True) as uow:
-        case = uow.cases.get(case_id)
-        if case is None:
-            raise NotFound(f"Case {case_id} does not exist.")
+        case = visible_case(uow, actor, case_id)
         return CaseDetail(
             case=case,
             open_tasks=uow.tasks.for_case(case_id, open_only=True),
@@ -150,12 +153,15 @@ def get_case(services: Services, *, case_id: int) -> CaseDetail:
                             else uow.timers.for_case(case_id, pending_only=True)),
             events=uow.events.for_case(case_id),
             open_incidents=uow.incidents.for_case(case_id, open_only=True),
+            notes=uow.notes.for_case(case_id),
         )
 
 
 def list_cases(
-    services: Services, *, status: str | None = None, process_id: str | None = None, limit: int = 50, offset: int = 0
+    services: Services, *, actor: User | None = None, status: str | None = None, process_id: str | None = None,
+    limit: int = 50, offset: int = 0,
 ) -> list[Case]:
-    """Return one page of cases, newest first."""
+    """Return one page of the cases the actor may see, newest first."""
     with services.uow(read_only=True) as uow:
-        return uow.cases.list(status=status, process_id=process_id, limit=limit, offset=offset)
+        return uow.cases.list(status=status, process_id=process_id, limit=limit, offset=offset,
+                              settings=actor.setting_scope if actor is not None else None)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from ..errors import Conflict, EngineFailure, NotFound
+from ..errors import Conflict, EngineFailure, Forbidden, NotFound
 from ..model import Case, CaseEvent, CaseStatus, HumanTask, Incident, User
 from ..ports import UnitOfWork
 from ..services import Services
@@ -14,6 +14,35 @@ SCHEDULER = "scheduler"
 
 def is_supervisor(user: User) -> bool:
     return any(user.has_role(role) for role in SUPERVISOR_ROLES)
+
+
+def visible_case(uow: UnitOfWork, actor: User | None, case_id: int) -> Case:
+    """Load a case the actor may see: one of a setting they cover (None: the system itself reads)."""
+    case = uow.cases.get(case_id)
+    if case is None:
+        raise NotFound(f"Case {case_id} does not exist.")
+    if actor is not None and not actor.covers(case.setting):
+        raise Forbidden(f"Case {case_id} belongs to the {case.setting.replace('_', ' ')} setting, "
+                        "which your account does not cover.")
+    return case
+
+
+def may_see_task(user: User, task: HumanTask) -> bool:
+    """Whether the task is the user's to see: theirs, their role's, done by them, or they supervise."""
+    return (is_supervisor(user) or user.has_role(task.candidate_role)
+            or user.username in (task.assignee, task.completed_by))
+
+
+def visible_task(uow: UnitOfWork, actor: User | None, task_id: int) -> tuple[HumanTask, Case]:
+    """Load a task the actor may see, with its case (None: the system itself reads)."""
+    task = uow.tasks.get(task_id)
+    if task is None:
+        raise NotFound(f"Task {task_id} does not exist.")
+    case = visible_case(uow, actor, task.case_id)
+    if actor is not None and not may_see_task(actor, task):
+        holder = f"the {task.candidate_role} role" if task.candidate_role else f"{task.assignee or 'its assignee'}"
+        raise Forbidden(f"Task {task_id} is for {holder}; you can neither see nor work it.")
+    return task, case
 
 
 def open_task(uow: UnitOfWork, task_id: int) -> HumanTask:

@@ -1,28 +1,42 @@
-"""Use cases on human tasks: list, read with form, claim, release, complete."""
+"""Use cases on human tasks: list, read with form, claim, release, assign, save a draft, complete."""
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..derive import sync_case
-from ..errors import Conflict, EngineFailure, Forbidden, NotFound
+import json
+
+from ..derive import json_safe, sync_case
+from ..errors import Conflict, EngineFailure, Forbidden, InvalidInput
 from ..forms import validate_submission
-from ..model import HumanTask, TaskInCase, TaskStatus, User
+from ..model import Case, HumanTask, TaskInCase, TaskStatus, User
 from ..ports import TaskQuery
 from ..services import Services
-from .common import active_case, is_supervisor, open_task, record_incident, task_event
+from .adhoc import ADHOC_FORM, ADHOC_UI
+from .common import active_case, is_supervisor, open_task, record_incident, task_event, visible_case, visible_task
+
+MAX_DRAFT_BYTES = 256 * 1024
 
 
-def get_task_form(services: Services, *, task_id: int) -> tuple[HumanTask, dict | None, dict | None]:
-    """Return a task with its JSON Schema form and UI schema."""
+@dataclass
+class TaskDetail:
+    """A task with its case and its form: JSON Schema and UI schema (None when it has no form)."""
+
+    task: HumanTask
+    case: Case
+    form_schema: dict | None
+    ui_schema: dict | None
+
+
+def get_task(services: Services, *, task_id: int, actor: User | None = None) -> TaskDetail:
+    """Return a task the actor may see, with its case and form (actor None: the system reads)."""
     with services.uow(read_only=True) as uow:
-        task = uow.tasks.get(task_id)
-        if task is None:
-            raise NotFound(f"Task {task_id} does not exist.")
-        case = uow.cases.get(task.case_id)
+        task, case = visible_task(uow, actor, task_id)
+        if task.adhoc:
+            return TaskDetail(task, case, ADHOC_FORM, ADHOC_UI)
         bundle = services.bundles.get(uow, case.process_version_id)
-    return task, bundle.forms.get(task.form_ref or ""), bundle.forms.get(task.ui_form_ref or "")
+    return TaskDetail(task, case, bundle.forms.get(task.form_ref or ""), bundle.forms.get(task.ui_form_ref or ""))
 
 
 def list_tasks(services: Services, *, query: TaskQuery) -> tuple[list[HumanTask], int]:
@@ -38,6 +52,7 @@ class Inbox:
     items: list[TaskInCase]
     counts: dict[str, int]
     settings_by_process: dict[str, str]
+    task_types: dict[str, str]  # element id -> title, of the tasks the views hold
 
 
 def inbox(services: Services, *, views: Mapping[str, TaskQuery], showing: str) -> Inbox:
@@ -47,6 +62,7 @@ def inbox(services: Services, *, views: Mapping[str, TaskQuery], showing: str) -
             items=uow.tasks.query_in_cases(views[showing]),
             counts={name: uow.tasks.count(query) for name, query in views.items()},
             settings_by_process=uow.processes.settings_by_process(),
+            task_types=uow.tasks.task_types(views[showing]),
         )
 
 
@@ -55,6 +71,7 @@ def claim_task(services: Services, *, actor: User, task_id: int) -> HumanTask:
     now = services.clock.now()
     with services.uow() as uow:
         task = open_task(uow, task_id)
+        visible_case(uow, actor, task.case_id)
         if task.assignee == actor.username:
             return task
         if task.assignee is not None:
@@ -73,6 +90,7 @@ def unclaim_task(services: Services, *, actor: User, task_id: int) -> HumanTask:
     now = services.clock.now()
     with services.uow() as uow:
         task = open_task(uow, task_id)
+        visible_case(uow, actor, task.case_id)
         if task.assignee is None:
             raise Conflict(f"Task {task_id} is not claimed.")
         if task.assignee != actor.username and not is_supervisor(actor):
@@ -92,11 +110,11 @@ def complete_task(services: Services, *, actor: User, task_id: int, data: dict[s
         with services.uow() as uow:
             task = open_task(uow, task_id)
             case_id = task.case_id
-            if task.assignee is not None and task.assignee != actor.username and not is_supervisor(actor):
-                raise Conflict(f"Task {task_id} is claimed by {task.assignee}.")
-            if task.assignee is None and not (actor.has_role(task.candidate_role) or is_supervisor(actor)):
-                raise Forbidden(f"Task {task_id} is for the {task.candidate_role} role, which you do not hold.")
+            visible_case(uow, actor, task.case_id)
+            _may_work(actor, task)
             case = active_case(uow, task.case_id)
+            if task.adhoc:
+                return _complete_adhoc(uow, case, task, actor=actor, data=data, now=now)
             # Read the task again after the case: under READ COMMITTED (PostgreSQL) another
             # completion may have committed between the two reads, leaving an open-looking row
             # beside a case state where the task is gone. Now the row is at least as new as the case.
@@ -114,3 +132,95 @@ def complete_task(services: Services, *, actor: User, task_id: int, data: dict[s
         raise
     task.status, task.completed_at, task.completed_by = TaskStatus.COMPLETED, now, actor.username
     return task
+
+
+def _may_work(actor: User, task: HumanTask) -> None:
+    if task.assignee is not None and task.assignee != actor.username and not is_supervisor(actor):
+        raise Conflict(f"Task {task.id} is claimed by {task.assignee}.")
+    if task.assignee is None and not (actor.has_role(task.candidate_role) or is_supervisor(actor)):
+        raise Forbidden(f"Task {task.id} is for the {task.candidate_role} role, which you do not hold.")
+
+
+def _complete_adhoc(uow, case: Case, task: HumanTask, *, actor: User, data: dict, now) -> HumanTask:
+    """Complete a task a person added: nothing runs in the engine; the case just records it."""
+    data = validate_submission(ADHOC_FORM, data, form_name="ad-hoc task")
+    task.status, task.completed_at, task.completed_by = TaskStatus.COMPLETED, now, actor.username
+    task.draft = task.draft_saved_at = task.draft_saved_by = None
+    uow.tasks.update(task)
+    case.updated_at = now
+    uow.cases.save(case)
+    task_event(uow, task, now, actor, "task_completed", data=data)
+    uow.commit()
+    return task
+
+
+def save_draft(services: Services, *, actor: User, task_id: int, data: dict[str, Any]) -> HumanTask:
+    """Keep a task's form data without submitting it; an unclaimed task becomes the actor's."""
+    if not isinstance(data, dict):
+        raise InvalidInput("A draft must be a JSON object.", {"data": ["Must be a JSON object."]})
+    data = json_safe(data)
+    if len(json.dumps(data)) > MAX_DRAFT_BYTES:
+        raise InvalidInput(f"The draft is larger than {MAX_DRAFT_BYTES // 1024} KiB.", {"data": ["Too large."]})
+    now = services.clock.now()
+    with services.uow() as uow:
+        task = open_task(uow, task_id)
+        visible_case(uow, actor, task.case_id)
+        _may_work(actor, task)
+        active_case(uow, task.case_id)
+        if task.assignee is None:
+            task.assignee, task.status = actor.username, TaskStatus.CLAIMED
+            task_event(uow, task, now, actor, "task_claimed")
+        task.draft, task.draft_saved_at, task.draft_saved_by = data, now, actor.username
+        uow.tasks.update(task)
+        task_event(uow, task, now, actor, "task_draft_saved")
+        uow.commit()
+    return task
+
+
+def assign_task(services: Services, *, actor: User, task_id: int, assignee: str) -> HumanTask:
+    """Give an open task to a user who holds its role and covers its case's setting (supervisors)."""
+    if not is_supervisor(actor):
+        raise Forbidden("Only supervisors can assign a task to someone.")
+    now = services.clock.now()
+    with services.uow() as uow:
+        task = open_task(uow, task_id)
+        case = visible_case(uow, actor, task.case_id)
+        person = uow.users.get_by_username((assignee or "").strip().lower())
+        if person is None or not person.active:
+            raise InvalidInput(f"There is no active user named '{assignee}'.", {"assignee": ["Unknown user."]})
+        if task.candidate_role and not person.has_role(task.candidate_role):
+            raise InvalidInput(f"{person.username} does not hold the {task.candidate_role} role this task needs.",
+                               {"assignee": [f"Choose someone with the {task.candidate_role} role."]})
+        if not person.covers(case.setting):
+            raise InvalidInput(f"{person.username} does not cover the {case.setting} setting of case {case.id}.",
+                               {"assignee": ["Choose someone who covers this case's setting."]})
+        previous = task.assignee
+        task.assignee, task.status = person.username, TaskStatus.CLAIMED
+        uow.tasks.update(task)
+        task_event(uow, task, now, actor, "task_assigned", data={"assignee": person.username, "previous": previous})
+        uow.commit()
+    return task
+
+
+def eligible_assignees(services: Services, *, task: HumanTask, case: Case) -> list[User]:
+    """The active users a supervisor may assign this task to: its role, its case's setting."""
+    with services.uow(read_only=True) as uow:
+        return [u for u in uow.users.list()
+                if u.active and u.covers(case.setting) and (not task.candidate_role or u.has_role(task.candidate_role))]
+
+
+def next_task(services: Services, *, actor: User, case_id: int) -> HumanTask | None:
+    """The task to offer after one is done: the actor's next step on the same case, else their soonest due."""
+    open_statuses = [TaskStatus.OPEN, TaskStatus.CLAIMED]
+    with services.uow(read_only=True) as uow:
+        for task in uow.tasks.for_case(case_id, open_only=True):
+            if task.assignee == actor.username or (task.assignee is None and actor.has_role(task.candidate_role)):
+                return task
+        scope = actor.setting_scope
+        for query in (TaskQuery(assignee=actor.username, statuses=open_statuses, settings=scope, limit=1),
+                      TaskQuery(candidate_roles=actor.roles, unassigned_only=True, statuses=[TaskStatus.OPEN],
+                                settings=scope, limit=1)):
+            found = uow.tasks.query(query)
+            if found:
+                return found[0]
+    return None

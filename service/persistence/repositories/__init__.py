@@ -2,7 +2,7 @@
 
 Repositories never commit: the unit of work that owns the connection does.
 """
-from .cases import SqlCaseEventRepository, SqlCaseRepository, SqlIncidentRepository
+from .cases import SqlCaseEventRepository, SqlCaseRepository, SqlIncidentRepository, SqlNoteRepository
 from .catalog import SqlProcessVersionRepository
 from .flags import SqlCaseFlagRepository, SqlSchedulerMarkRepository
 from .tasks import SqlMessageWaitRepository, SqlTaskRepository, SqlTimerRepository
@@ -14,6 +14,7 @@ __all__ = [
     "SqlCaseRepository",
     "SqlIncidentRepository",
     "SqlMessageWaitRepository",
+    "SqlNoteRepository",
     "SqlProcessVersionRepository",
     "SqlSchedulerMarkRepository",
     "SqlTaskRepository",

@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, insert, select, update
 
 from workflows.errors import StaleCase
-from workflows.model import Case, CaseEvent, CaseStatus, Incident, IncidentStatus
+from workflows.model import Case, CaseEvent, CaseStatus, Incident, IncidentStatus, Note
 
 from .. import tables as t
 from .base import _from_row, _Repository, _update, _values
@@ -41,9 +41,12 @@ class SqlCaseRepository(_Repository):
         case.version = expected + 1
 
     def list(
-        self, *, status: str | None = None, process_id: str | None = None, limit: int = 50, offset: int = 0
+        self, *, status: str | None = None, process_id: str | None = None, limit: int = 50, offset: int = 0,
+        settings: list[str] | None = None,
     ) -> list[Case]:
         statement = select(t.case_record)
+        if settings is not None:
+            statement = statement.where(t.case_record.c.setting.in_(settings))
         if status is not None:
             statement = statement.where(t.case_record.c.status == str(status))
         if process_id is not None:
@@ -105,3 +108,18 @@ class SqlIncidentRepository(_Repository):
         if open_only:
             statement = statement.where(t.incident.c.status == IncidentStatus.OPEN.value)
         return [_incident(row) for row in self._connection.execute(statement.order_by(t.incident.c.id))]
+
+
+_NOTES_OF_CASE = (select(t.note).where(t.note.c.case_id == bindparam("case_id"))
+                  .order_by(t.note.c.at.desc(), t.note.c.id.desc()))
+
+
+class SqlNoteRepository(_Repository):
+    """Case managers' notes on a case."""
+
+    def add(self, note: Note) -> Note:
+        note.id = self._insert(t.note, _values(note))
+        return note
+
+    def for_case(self, case_id: int) -> list[Note]:
+        return [_from_row(Note, row) for row in self._connection.execute(_NOTES_OF_CASE, {"case_id": case_id})]

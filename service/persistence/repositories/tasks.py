@@ -1,6 +1,7 @@
 """What a case waits on: human tasks, timers and named messages."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import Select, bindparam, delete, exists, func, or_, select, update
@@ -76,6 +77,13 @@ class SqlTaskRepository(_Repository):
         statement = self._page(self._filtered(statement, query, joined=True), query)
         return [_task_in_case(row) for row in self._connection.execute(statement)]
 
+    def task_types(self, query: TaskQuery) -> dict[str, str]:
+        """The task types (element id -> title) among the tasks the query selects, ignoring its element filter."""
+        columns = t.human_task.c
+        statement = self._filtered(select(columns.element_id, func.min(columns.title)), replace(query, element_id=None))
+        statement = statement.group_by(columns.element_id)
+        return dict(sorted(((row[0], row[1]) for row in self._connection.execute(statement)), key=lambda p: p[1]))
+
     def count(self, query: TaskQuery) -> int:
         """Count every task the query selects, ignoring its limit and offset."""
         statement = self._filtered(select(func.count()).select_from(t.human_task), query)
@@ -104,7 +112,15 @@ class SqlTaskRepository(_Repository):
             statement = statement.where(columns.due_at >= query.due_from)
         if query.due_by is not None:
             statement = statement.where(columns.due_at <= query.due_by)
+        if query.element_id is not None:
+            statement = statement.where(columns.element_id == query.element_id)
+        if query.viewer is not None:
+            username, roles = query.viewer
+            statement = statement.where(or_(columns.candidate_role.in_(list(roles)), columns.assignee == username,
+                                            columns.completed_by == username))
         by_case = []
+        if query.settings is not None:
+            by_case.append(cases.setting.in_(list(query.settings)))
         if query.setting is not None:
             by_case.append(cases.setting == query.setting)
         if query.process_id is not None:

@@ -11,11 +11,14 @@ from .. import tables as t
 from .base import _from_row, _Repository, _update, _values
 
 
+_LISTS = ("id", "roles", "settings")  # kept in tables of their own
+
+
 class SqlUserRepository(_Repository):
     """People and API clients, with their roles (returned sorted by name)."""
 
     def add(self, user: User) -> User:
-        user.id = self._insert(t.app_user, _values(user, without=("id", "roles")))
+        user.id = self._insert(t.app_user, _values(user, without=_LISTS))
         self._write_roles(user)
         return user
 
@@ -28,17 +31,28 @@ class SqlUserRepository(_Repository):
         return found[0] if found else None
 
     def update(self, user: User) -> None:
-        _update(self._connection, t.app_user, user, "User", without=("id", "roles"))
+        _update(self._connection, t.app_user, user, "User", without=_LISTS)
         self._connection.execute(delete(t.user_role).where(t.user_role.c.user_id == user.id))
+        self._connection.execute(delete(t.user_setting).where(t.user_setting.c.user_id == user.id))
         self._write_roles(user)
 
     def list(self) -> list[User]:
         return self._load(select(t.app_user).order_by(t.app_user.c.username))
 
+    def distinct_roles(self) -> list[str]:
+        """Every role some active user holds, sorted."""
+        statement = (select(t.user_role.c.role).distinct().join(t.app_user, t.app_user.c.id == t.user_role.c.user_id)
+                     .where(t.app_user.c.active.is_(True)).order_by(t.user_role.c.role))
+        return list(self._connection.execute(statement).scalars())
+
     def _write_roles(self, user: User) -> None:
         user.roles = sorted(set(user.roles))
+        user.settings = sorted(set(user.settings))
         if user.roles:
             self._connection.execute(insert(t.user_role), [{"user_id": user.id, "role": role} for role in user.roles])
+        if user.settings:
+            self._connection.execute(insert(t.user_setting),
+                                     [{"user_id": user.id, "setting": setting} for setting in user.settings])
 
     def _load(self, statement: Select) -> list[User]:
         rows = self._connection.execute(statement).all()
@@ -52,4 +66,12 @@ class SqlUserRepository(_Repository):
         )
         for role_row in role_rows:
             roles[role_row.user_id].append(role_row.role)
-        return [_from_row(User, row, roles=roles[row.id]) for row in rows]
+        settings: dict[int, list[str]] = defaultdict(list)
+        setting_rows = self._connection.execute(
+            select(t.user_setting)
+            .where(t.user_setting.c.user_id.in_([row.id for row in rows]))
+            .order_by(t.user_setting.c.user_id, t.user_setting.c.setting)
+        )
+        for setting_row in setting_rows:
+            settings[setting_row.user_id].append(setting_row.setting)
+        return [_from_row(User, row, roles=roles[row.id], settings=settings[row.id]) for row in rows]

@@ -1,0 +1,51 @@
+"""A case's diagrams as deployed, with what each element is doing now."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import NotFound
+from ..model import User
+from ..services import Services
+from .common import visible_case
+
+
+@dataclass
+class CaseDiagram:
+    """One BPMN file of a case's process version, and the marks to draw on it."""
+
+    path: str
+    xml: bytes
+    process_id: str
+    completed: list[str] = field(default_factory=list)
+    active: dict[str, int] = field(default_factory=dict)
+    waiting: list[str] = field(default_factory=list)
+    errored: dict[str, str] = field(default_factory=dict)  # element id -> the open incident's message
+    paths: list[str] = field(default_factory=list)  # every file the case has run through, main one first
+
+    def marks(self) -> dict:
+        """The marks as the diagram viewer reads them."""
+        return {"process_id": self.process_id, "completed": self.completed, "active": self.active,
+                "errored": self.errored, "waiting": self.waiting}
+
+
+def case_diagram(services: Services, *, actor: User | None, case_id: int, path: str | None = None) -> CaseDiagram:
+    """Return a diagram file of a case the actor may see (its main process's by default), marked."""
+    with services.uow(read_only=True) as uow:
+        case = visible_case(uow, actor, case_id)
+        version = uow.processes.get(case.process_version_id)
+        bundle = services.bundles.get(uow, case.process_version_id)
+        incidents = uow.incidents.for_case(case_id, open_only=True)
+    run = services.engine.resume(bundle, case.state)
+    marks = run.element_marks()
+    main = getattr(bundle.spec, "file", None) or next(p for p in sorted(version.files) if p.endswith(".bpmn"))
+    path = path or main
+    if path not in version.files or not path.lower().endswith(".bpmn"):
+        raise NotFound(f"Case {case_id}'s process has no diagram file '{path}'.")
+    found = marks.get(path)
+    return CaseDiagram(
+        path=path, xml=version.files[path], process_id=case.process_id,
+        completed=sorted(found.completed) if found else [], active=dict(found.active) if found else {},
+        waiting=sorted(found.waiting) if found else [],
+        errored={i.element_id: i.message for i in incidents if i.element_id},
+        paths=[main, *sorted(p for p in marks if p != main and p in version.files)],
+    )
