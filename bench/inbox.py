@@ -47,6 +47,8 @@ from workflows.process_tests import load_process_test  # noqa: E402
 
 CASE_MANAGER = User("carla", ["case_manager"])
 SUPERVISOR = User("sue", ["supervisor", "case_manager"])
+# A case manager who covers one setting: every view's queries also keep to it.
+ACUTE_CASE_MANAGER = User("ann", ["case_manager"], settings=["acute_hospital"])
 PASSWORD = "bench inbox password"
 # One process test per setting gives realistic start data; share = the setting's part of the open tasks.
 SETTINGS = (
@@ -85,6 +87,8 @@ def seed(services, *, tasks: int, real_cases: int, now: datetime) -> list[OpenTa
     """Start real cases, clone them up to `tasks` open tasks and as many completed ones; return the open ones."""
     accounts.add_user(services, username=CASE_MANAGER.username, roles=CASE_MANAGER.roles, password=PASSWORD)
     accounts.add_user(services, username=SUPERVISOR.username, roles=SUPERVISOR.roles, password=PASSWORD)
+    accounts.add_user(services, username=ACUTE_CASE_MANAGER.username, roles=ACUTE_CASE_MANAGER.roles,
+                      password=PASSWORD, settings=ACUTE_CASE_MANAGER.settings)
     numbers = iter(range(10**6))
     templates: dict[str, list[int]] = {}
     for setting, path, name_field, ref_field, ref_format, _ in SETTINGS:
@@ -184,6 +188,7 @@ def _spread_open_tasks(connection, *, now: datetime) -> list[OpenTask]:
 PAGES = (
     ("mine", CASE_MANAGER, {}),
     ("team", CASE_MANAGER, {"view": "team"}),
+    ("team, a user covering acute only", ACUTE_CASE_MANAGER, {"view": "team"}),
     ("all", SUPERVISOR, {"view": "all"}),
     (f"all, q={SEARCH}", SUPERVISOR, {"view": "all", "q": SEARCH}),
     ("all, acute + due this week, by priority", SUPERVISOR,
@@ -209,6 +214,7 @@ def expected_total(seeded: list[OpenTask], user: User, args: dict, services) -> 
         if (filters.view != "mine" or task.assignee == user.username)
         and (filters.view != "team" or (task.assignee is None and task.role in user.roles))
         and (not filters.setting or task.setting == filters.setting)
+        and user.covers(task.setting)
         and (query.due_from is None or task.due_at >= query.due_from)
         and (query.due_by is None or task.due_at <= query.due_by)
         and (not filters.q or filters.q.lower() in task.subject))
@@ -288,7 +294,7 @@ def measure(kind: str, args, folder: Path) -> list[dict]:
         print(f"# {kind}: seeded {len(seeded)} open and {args.tasks} completed tasks in "
               f"{time.perf_counter() - started:.0f} s", flush=True)
         clients = {}
-        for user in (CASE_MANAGER, SUPERVISOR):
+        for user in (CASE_MANAGER, SUPERVISOR, ACUTE_CASE_MANAGER):
             clients[user.username] = app.test_client()
             with clients[user.username].session_transaction() as session:
                 session["username"] = user.username

@@ -119,6 +119,8 @@ case_record = Table(
     Index(None, "status", "process_id"),
     Index(None, "subject_ref"),
     Index(None, "status", "updated_at"),
+    # Every case column the inbox filters on, so its case filters read this index, not the wide rows.
+    Index(None, "setting", "process_id", "subject_name", "subject_ref"),
 )
 
 human_task = Table(

@@ -73,8 +73,11 @@ class SqlTaskRepository(_Repository):
 
     def query_in_cases(self, query: TaskQuery) -> list[TaskInCase]:
         """List the tasks the query selects with their cases' subject, setting and process, in one statement."""
-        statement = select(t.human_task, *_CASE_COLUMNS).select_from(_TASKS_WITH_CASES)
-        statement = self._page(self._filtered(statement, query, joined=True), query)
+        # The page of task rows first, then only its rows joined to their cases: the case
+        # rows are wide (the stored state), and reading thousands of them is the slow part.
+        page = self._page(self._filtered(select(t.human_task), query), query).subquery()
+        statement = (select(page, *_CASE_COLUMNS).join(t.case_record, t.case_record.c.id == page.c.case_id)
+                     .order_by(*_order(page.c, query.sort)))
         return [_task_in_case(row) for row in self._connection.execute(statement)]
 
     def task_types(self, query: TaskQuery) -> dict[str, str]:
@@ -91,10 +94,10 @@ class SqlTaskRepository(_Repository):
 
     @staticmethod
     def _page(statement: Select, query: TaskQuery) -> Select:
-        return statement.order_by(*_ORDER[TaskSort(query.sort)]).limit(query.limit).offset(query.offset)
+        return statement.order_by(*_order(t.human_task.c, query.sort)).limit(query.limit).offset(query.offset)
 
     @staticmethod
-    def _filtered(statement: Select, query: TaskQuery, *, joined: bool = False) -> Select:
+    def _filtered(statement: Select, query: TaskQuery) -> Select:
         columns, cases = t.human_task.c, t.case_record.c
         if query.case_id is not None:
             statement = statement.where(columns.case_id == query.case_id)
@@ -130,22 +133,27 @@ class SqlTaskRepository(_Repository):
             matches = [cases.subject_name.icontains(text, autoescape=True),
                        cases.subject_ref.icontains(text, autoescape=True)]
             if query.case_number() is not None:
-                matches.append(columns.case_id == query.case_number())
+                matches.append(cases.id == query.case_number())
             by_case.append(or_(*matches))
-        if by_case and not joined:
-            statement = statement.join(t.case_record, cases.id == columns.case_id)
-        return statement.where(*by_case) if by_case else statement
+        if by_case:
+            # A subquery, not a join: it reads only the case index (setting, process, subject),
+            # never the wide case rows; SQLite scans that index instead of every case's state.
+            statement = statement.where(columns.case_id.in_(select(cases.id).where(*by_case)))
+        return statement
 
 
-_TASKS_WITH_CASES = t.human_task.join(t.case_record, t.case_record.c.id == t.human_task.c.case_id)
 _CASE_COLUMNS = (t.case_record.c.subject_name, t.case_record.c.subject_ref, t.case_record.c.setting,
                  t.case_record.c.process_id)
-_BY_DUE = (t.human_task.c.due_at.asc().nulls_last(), t.human_task.c.created_at, t.human_task.c.id)
-_ORDER = {
-    TaskSort.DUE: _BY_DUE,
-    TaskSort.PRIORITY: (t.human_task.c.priority, *_BY_DUE),
-    TaskSort.CREATED: (t.human_task.c.created_at, t.human_task.c.id),
-}
+
+
+def _order(columns, sort: TaskSort | str) -> tuple:
+    """The ORDER BY of an inbox sort, on the human_task columns or a subquery's copy of them."""
+    by_due = (columns.due_at.asc().nulls_last(), columns.created_at, columns.id)
+    return {
+        TaskSort.DUE: by_due,
+        TaskSort.PRIORITY: (columns.priority, *by_due),
+        TaskSort.CREATED: (columns.created_at, columns.id),
+    }[TaskSort(sort)]
 
 
 def _timer(row) -> Timer:
