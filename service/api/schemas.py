@@ -107,11 +107,42 @@ class TaskOut(Schema):
     instructions = fields.Str()
     completed_at = fields.DateTime(allow_none=True)
     completed_by = fields.Str(allow_none=True)
+    adhoc = fields.Bool(metadata={"description": "Added to the case by a person, not opened by its diagram"})
 
 
 class TaskDetailOut(TaskOut):
     form_schema = fields.Dict(allow_none=True)
     ui_schema = fields.Dict(allow_none=True)
+    draft = fields.Dict(allow_none=True, metadata={"description": "Form data saved, not submitted"})
+    draft_saved_at = fields.DateTime(allow_none=True)
+    draft_saved_by = fields.Str(allow_none=True)
+
+
+class SaveDraftRequest(Schema):
+    data = fields.Dict(keys=fields.Str(), required=True)
+
+
+class AssignTaskRequest(Schema):
+    assignee = fields.Str(required=True, validate=validate.Length(min=1, max=150))
+
+
+class AddTaskRequest(Schema):
+    title = fields.Str(required=True, validate=validate.Length(min=1, max=200))
+    due_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    assignee = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=150))
+    candidate_role = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    note = fields.Str(load_default="", validate=validate.Length(max=10_000))
+
+
+class NoteRequest(Schema):
+    text = fields.Str(required=True, validate=validate.Length(min=1, max=10_000))
+
+
+class NoteOut(Schema):
+    id = fields.Int()
+    at = fields.DateTime()
+    author = fields.Str()
+    text = fields.Str()
 
 
 class TaskListQuery(Schema):
@@ -166,6 +197,7 @@ class CaseDetailOut(CaseOut):
     timers = fields.List(fields.Nested(TimerOut))
     events = fields.List(fields.Nested(EventOut))
     incidents = fields.List(fields.Nested(IncidentOut))
+    notes = fields.List(fields.Nested(NoteOut))
 
 
 class MessageRequest(Schema):
@@ -192,3 +224,4 @@ class UserOut(Schema):
     username = fields.Str()
     display_name = fields.Str()
     roles = fields.List(fields.Str())
+    settings = fields.List(fields.Str(), metadata={"description": "Settings whose cases the user sees; '*' is every one"})

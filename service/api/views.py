@@ -89,7 +89,22 @@ def get_case(case_id: int):
     body["timers"] = s.TimerOut(many=True).dump(detail.pending_timers)
     body["events"] = s.EventOut(many=True).dump(detail.events)
     body["incidents"] = s.IncidentOut(many=True).dump(detail.open_incidents)
+    body["notes"] = s.NoteOut(many=True).dump(detail.notes)
     return body
+
+
+@documented(bp, "/cases/<int:case_id>/notes", "POST", "Add a note to a case", body=s.NoteRequest,
+            response=s.NoteOut, status=201, errors=(400, 403, 404))
+def add_note(case_id: int):
+    note = handlers.add_note(_services(), actor=g.user, case_id=case_id, **_body(s.NoteRequest))
+    return s.NoteOut().dump(note), 201
+
+
+@documented(bp, "/cases/<int:case_id>/tasks", "POST", "Add an ad-hoc task to a case, for a person or a role",
+            body=s.AddTaskRequest, response=s.TaskOut, status=201, errors=(400, 403, 404, 409))
+def add_task(case_id: int):
+    task = handlers.add_adhoc_task(_services(), actor=g.user, case_id=case_id, **_body(s.AddTaskRequest))
+    return s.TaskOut().dump(task), 201
 
 
 @documented(bp, "/cases/<int:case_id>/cancel", "POST", "Cancel a case with a reason (supervisors)",
@@ -138,9 +153,23 @@ def list_tasks():
 @documented(bp, "/tasks/<int:task_id>", "GET", "A task with its form", response=s.TaskDetailOut)
 def get_task(task_id: int):
     detail = handlers.get_task(_services(), task_id=task_id, actor=g.user)
-    body = s.TaskOut().dump(detail.task)
+    body = s.TaskDetailOut().dump(detail.task)
     body["form_schema"], body["ui_schema"] = detail.form_schema, detail.ui_schema
     return body
+
+
+@documented(bp, "/tasks/<int:task_id>/draft", "PUT", "Save form data without submitting it (claims an unclaimed task)",
+            body=s.SaveDraftRequest, response=s.TaskOut, errors=(400, 403, 404, 409))
+def save_draft(task_id: int):
+    data = _body(s.SaveDraftRequest)["data"]
+    return s.TaskOut().dump(handlers.save_draft(_services(), actor=g.user, task_id=task_id, data=data))
+
+
+@documented(bp, "/tasks/<int:task_id>/assign", "POST", "Assign a task to a user with its role (supervisors)",
+            body=s.AssignTaskRequest, response=s.TaskOut, errors=(400, 403, 404, 409))
+def assign_task(task_id: int):
+    assignee = _body(s.AssignTaskRequest)["assignee"]
+    return s.TaskOut().dump(handlers.assign_task(_services(), actor=g.user, task_id=task_id, assignee=assignee))
 
 
 @documented(bp, "/tasks/<int:task_id>/claim", "POST", "Claim a task", response=s.TaskOut, errors=(403, 404, 409))

@@ -5,6 +5,7 @@ from flask import current_app, flash, g, redirect, render_template, request, ses
 
 from workflows import handlers
 from workflows.errors import InvalidInput
+from workflows.forms import validate_submission
 from workflows.handlers.common import is_supervisor
 
 from . import bp
@@ -35,7 +36,7 @@ def submit_task(task_id: int):
         flash(f"Draft of “{detail.task.title}” saved. Nothing has been submitted yet.", "success")
         return redirect(url_for("web.task_page", task_id=task_id), 303)
     if problems:
-        return _render(detail, values=values, errors=problems, status=422)
+        return _render(detail, values=values, errors=_every_problem(detail, values, problems), status=422)
     try:
         task = handlers.complete_task(services, actor=g.user, task_id=task_id, data=values)
     except InvalidInput as refused:
@@ -53,6 +54,16 @@ def assign(task_id: int):
     task = handlers.assign_task(_services(), actor=g.user, task_id=task_id, assignee=request.form.get("assignee", ""))
     flash(f"“{task.title}” (case {task.case_id}) is now assigned to {task.assignee}.", "success")
     return redirect(url_for("web.task_page", task_id=task_id), 303)
+
+
+def _every_problem(detail, values: dict, problems: dict[str, list[str]]) -> dict[str, list[str]]:
+    """What could not be read, and everything else the form's schema finds wrong, so all is shown at once."""
+    try:
+        validate_submission(detail.form_schema, values, form_name=detail.task.form_ref or "task")
+    except InvalidInput as refused:
+        found = {path: messages for path, messages in refused.field_errors.items() if path not in problems}
+        return {**found, **problems}
+    return problems
 
 
 def _render(detail, *, values: dict, errors: dict, extra_rows: dict | None = None, status: int = 200):

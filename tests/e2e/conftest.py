@@ -25,6 +25,9 @@ class Api:
     def post(self, path, json=None, **kwargs):
         return self.client.post(f"/api/v1{path}", json=json, headers=self.headers, **kwargs)
 
+    def put(self, path, json=None, **kwargs):
+        return self.client.put(f"/api/v1{path}", json=json, headers=self.headers, **kwargs)
+
 
 def make_app(database_url: str, tmp_path: Path):
     return create_app({
@@ -47,9 +50,11 @@ def app(database_url, tmp_path, monkeypatch):
 def users(app):
     services = app.extensions["casework"]
     tokens = {}
-    for name, roles in (("carla", ["case_manager"]), ("cole", ["case_manager"]), ("pat", ["physician_advisor"]),
-                        ("sue", ["supervisor", "case_manager"]), ("dana", ["designer"])):
-        _, tokens[name] = accounts.add_user(services, username=name, roles=roles)
+    for name, roles, settings in (
+            ("carla", ["case_manager"], None), ("cole", ["case_manager"], None), ("pat", ["physician_advisor"], None),
+            ("sue", ["supervisor", "case_manager"], None), ("dana", ["designer"], None),
+            ("wendy", ["case_manager", "supervisor"], ["workers_comp"])):  # sees workers' comp cases only
+        _, tokens[name] = accounts.add_user(services, username=name, roles=roles, settings=settings)
     return tokens
 
 
