@@ -110,3 +110,28 @@ def test_a_user_outside_a_cases_setting_or_a_tasks_role_is_refused(live_server, 
     sign_in(pat, live_server, "pat")
     carla_task = pat.request.get(f"{live_server}/tasks/1")
     assert carla_task.status == 403
+
+
+def test_the_task_and_case_pages_read_at_tablet_width(live_server, new_page):
+    page = new_page(width=820, height=1180)
+    sign_in(page, live_server, "carla")
+    for path, name in (("/tasks/1", "task-form-tablet"), ("/cases/1", "case-page-tablet")):
+        page.goto(f"{live_server}{path}")
+        assert page.get_by_role("heading", level=1).is_visible()
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at tablet width"
+        if path.startswith("/cases"):
+            assert page.locator("table.tasks th", has_text="Due").is_visible(), "due times stay on a tablet"
+        screenshot(page, name)
+
+
+def test_the_task_form_can_be_filled_and_sent_with_the_keyboard_alone(live_server, new_page):
+    page = new_page()
+    sign_in(page, live_server, "carla")
+    page.goto(f"{live_server}/cases/1")
+    page.get_by_label("Add a note").focus()
+    page.keyboard.type("Typed without a mouse.")
+    page.keyboard.press("Tab")  # to the Add note button
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"#notes$"))
+    assert page.locator(".notes li").first.get_by_text("Typed without a mouse.").is_visible()
