@@ -57,6 +57,11 @@ def sync_case(
     """
     case.state = run.serialize()
     case.data = {**(case.data or {}), **json_safe(run.written)}
+    if run.elements_done:
+        done = {path: set(ids) for path, ids in (case.elements_done or {}).items()}
+        for path, ids in run.elements_done.items():
+            done.setdefault(path, set()).update(ids)
+        case.elements_done = {path: sorted(ids) for path, ids in done.items()}
     case.updated_at = now
     finished = run.completed and case.status == CaseStatus.ACTIVE
     if finished:

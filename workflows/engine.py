@@ -89,6 +89,8 @@ class CaseRun:
         self.written: dict[str, Any] = {}
         # The named messages the case waited for when it was loaded (None: not known).
         self.message_waits_at_load: list[WaitingMessage] | None = None
+        # Diagram file -> elements completed during this run, noted before history is pruned.
+        self.elements_done: dict[str, set[str]] = {}
 
     # -- actions -----------------------------------------------------------------
     def complete_task(self, task_ref: str, data: dict[str, Any], *, now: datetime) -> None:
@@ -219,6 +221,8 @@ class CaseRun:
         if self.engine.trace_elements:
             self.reached |= reached_elements(self.workflow)
         record_writes(self._all_tasks(), finished_before, self.written)
+        for path, marks in self.element_marks().items():
+            self.elements_done.setdefault(path, set()).update(marks.completed)
         prune_history(self.workflow)
         if check_stall:
             self._refuse_stall()

@@ -71,6 +71,8 @@ class Case:
     updated_at: datetime | None = None
     version: int = 1
     suspended_at: datetime | None = None
+    # Diagram file -> ids of the elements the case has completed: the engine's own history is pruned.
+    elements_done: dict[str, list[str]] | None = None
     id: int | None = None
 
 

@@ -116,6 +116,7 @@ case_record = Table(
     Column("updated_at", UtcDateTime()),
     Column("version", Integer, nullable=False),
     Column("suspended_at", UtcDateTime()),
+    Column("elements_done", JsonDocument),
     Index(None, "status", "process_id"),
     Index(None, "subject_ref"),
     Index(None, "status", "updated_at"),

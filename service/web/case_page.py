@@ -36,15 +36,17 @@ def add_note(case_id: int):
 @bp.post("/cases/<int:case_id>/tasks")
 def add_task(case_id: int):
     entered = {name: request.form.get(name, "") for name in ("title", "due_at", "who", "note")}
+    unreadable: dict[str, list[str]] = {}
+    assignee, role = _who(entered["who"], unreadable)
     try:
-        assignee, role = _who(entered["who"])
         task = handlers.add_adhoc_task(
             _services(), actor=g.user, case_id=case_id, title=entered["title"], note=entered["note"],
-            due_at=_local_moment(entered["due_at"]), assignee=assignee, candidate_role=role,
+            due_at=_local_moment(entered["due_at"], unreadable), assignee=assignee, candidate_role=role,
+            input_problems=unreadable,
         )
     except InvalidInput as refused:
         errors = dict(refused.field_errors)
-        errors["who"] = errors.pop("assignee", []) + errors.pop("candidate_role", [])
+        errors["who"] = errors.get("who", []) + errors.pop("assignee", []) + errors.pop("candidate_role", [])
         return _render(case_id, task_values=entered, task_errors={k: v for k, v in errors.items() if v}, status=422)
     flash(f"Task “{task.title}” added to case {case_id} for {task.assignee or task.candidate_role}.", "success")
     return redirect(url_for("web.case_page", case_id=case_id) + "#open-tasks", 303)
@@ -64,17 +66,18 @@ def case_diagram_marks(case_id: int):
     return response
 
 
-def _who(value: str) -> tuple[str | None, str | None]:
+def _who(value: str, problems: dict) -> tuple[str | None, str | None]:
     """The ad-hoc form's one choice of who does it: "user:carla" or "role:social_worker"."""
     kind, _, name = value.partition(":")
     if kind == "user" and name:
         return name, None
     if kind == "role" and name:
         return None, name
-    raise InvalidInput("Choose who does the task: a person or a role.", {"who": ["Choose a person or a role."]})
+    problems["who"] = ["Choose a person or a role."]
+    return None, None
 
 
-def _local_moment(text: str) -> datetime | None:
+def _local_moment(text: str, problems: dict) -> datetime | None:
     """A datetime-local field's value, on the organisation's clock; blank means no due time."""
     text = text.strip()
     if not text:
@@ -82,7 +85,8 @@ def _local_moment(text: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidInput("The due time is not a date and time.", {"due_at": ["Enter a date and time."]}) from None
+        problems["due_at"] = ["Enter a date and time."]
+        return None
     return moment.replace(tzinfo=_services().due_policy.zone) if moment.tzinfo is None else moment
 
 

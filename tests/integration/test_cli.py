@@ -48,12 +48,14 @@ def test_validate_names_the_file_element_and_problem_and_exits_1(run_cli, tmp_pa
 def test_deploy_then_user_add_gives_a_working_token(run_cli, database_url):
     deployed = run_cli("deploy", str(REPO / "tests" / "data" / "diagrams" / "utilization_review"))
     assert deployed.exit_code == 0 and "acute_utilization_review v1" in deployed.output
-    added = run_cli("user", "add", "nina", "--role", "case_manager", "--role", "social_worker")
+    added = run_cli("user", "add", "nina", "--role", "case_manager", "--role", "social_worker",
+                    "--setting", "acute_hospital")
     assert added.exit_code == 0, added.output
     token = added.output.strip().splitlines()[-1]
     app = create_app({"DATABASE_URL": database_url, "SCHEDULER_ENABLED": False})
     me = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json
-    assert me == {"username": "nina", "display_name": "nina", "roles": ["case_manager", "social_worker"]}
+    assert me == {"username": "nina", "display_name": "nina", "roles": ["case_manager", "social_worker"],
+                  "settings": ["acute_hospital"]}
 
 
 def test_user_add_refuses_an_unknown_role_with_a_clear_message(run_cli):

@@ -221,9 +221,6 @@ class FakeUsers(_Repo):
     def get_by_token_hash(self, token_hash):
         return next((u for u in self._all() if u.token_hash == token_hash), None)
 
-    def distinct_roles(self):
-        return sorted({role for u in self._all() if u.active for role in u.roles})
-
     def list(self):
         return self._all()
 

@@ -28,20 +28,25 @@ ADHOC_UI = {"outcome": {"ui:widget": "textarea", "ui:help": "What was done, or w
 def add_adhoc_task(
     services: Services, *, actor: User, case_id: int, title: str, due_at: datetime | None = None,
     assignee: str | None = None, candidate_role: str | None = None, note: str = "",
+    input_problems: dict[str, list[str]] | None = None,
 ) -> HumanTask:
-    """Add a task to an active case for one person or one role; it shows in the inbox like any other."""
+    """Add a task to an active case for one person or one role; it shows in the inbox like any other.
+
+    `input_problems`: what the caller could not read of its input (a garbled due time, say),
+    refused together with everything found here, so every problem is named at once.
+    """
     now = services.clock.now()
     title, note = (title or "").strip(), (note or "").strip()
     assignee, candidate_role = (assignee or "").strip().lower() or None, (candidate_role or "").strip() or None
-    problems: dict[str, list[str]] = {}
+    problems: dict[str, list[str]] = dict(input_problems or {})
     if not title or len(title) > MAX_TITLE:
         problems["title"] = [f"Give a title of 1 to {MAX_TITLE} characters."]
-    if (assignee is None) == (candidate_role is None):
+    if (assignee is None) == (candidate_role is None) and "who" not in problems:
         problems["assignee"] = ["Give either a person or a role, not both." if assignee else "Give a person or a role."]
     if due_at is not None and due_at <= now:
         problems["due_at"] = ["Give a due time in the future."]
     if len(note) > MAX_NOTE:
-        problems["note"] = [f"Use at most {MAX_NOTE} characters."]
+        problems["note"] = [f"Use at most {MAX_NOTE:,} characters."]
     with services.uow() as uow:
         case = visible_case(uow, actor, case_id)
         active_case(uow, case_id)
@@ -51,8 +56,9 @@ def add_adhoc_task(
                 problems["assignee"] = [f"There is no active user named '{assignee}'."]
             elif not person.covers(case.setting):
                 problems["assignee"] = [f"{assignee} does not cover the {case.setting} setting of this case."]
-        if candidate_role is not None and candidate_role not in uow.users.distinct_roles():
-            problems["candidate_role"] = [f"No active user holds the role '{candidate_role}'."]
+        if candidate_role is not None and candidate_role not in _roles_covering(uow, case.setting):
+            problems["candidate_role"] = [f"Nobody who covers the {case.setting} setting holds the role "
+                                          f"'{candidate_role}'."]
         if problems:
             raise InvalidInput("The task cannot be added: " + " ".join(
                 f"{name}: {' '.join(messages)}" for name, messages in problems.items()), problems)
@@ -94,4 +100,9 @@ def adhoc_choices(services: Services, *, setting: str) -> tuple[list[User], list
     """Who an ad-hoc task on a case of this setting can go to: active people covering it, and the roles held."""
     with services.uow(read_only=True) as uow:
         people = [u for u in uow.users.list() if u.active and u.covers(setting)]
-        return people, uow.users.distinct_roles()
+    return people, sorted({role for person in people for role in person.roles})
+
+
+def _roles_covering(uow, setting: str) -> set[str]:
+    """The roles held by active users who cover a setting: the queues someone can work."""
+    return {role for user in uow.users.list() if user.active and user.covers(setting) for role in user.roles}

@@ -42,10 +42,13 @@ def case_diagram(services: Services, *, actor: User | None, case_id: int, path: 
     if path not in version.files or not path.lower().endswith(".bpmn"):
         raise NotFound(f"Case {case_id}'s process has no diagram file '{path}'.")
     found = marks.get(path)
+    done = (case.elements_done or {})
+    active, waiting = (dict(found.active), set(found.waiting)) if found else ({}, set())
+    # The engine keeps only unfinished history; what finished earlier is on the case record.
+    completed = (set(found.completed) if found else set()) | set(done.get(path, ()))
     return CaseDiagram(
         path=path, xml=version.files[path], process_id=case.process_id,
-        completed=sorted(found.completed) if found else [], active=dict(found.active) if found else {},
-        waiting=sorted(found.waiting) if found else [],
+        completed=sorted(completed - set(active) - waiting), active=active, waiting=sorted(waiting),
         errored={i.element_id: i.message for i in incidents if i.element_id},
-        paths=[main, *sorted(p for p in marks if p != main and p in version.files)],
+        paths=[main, *sorted(p for p in set(marks) | set(done) if p != main and p in version.files)],
     )

@@ -39,12 +39,6 @@ class SqlUserRepository(_Repository):
     def list(self) -> list[User]:
         return self._load(select(t.app_user).order_by(t.app_user.c.username))
 
-    def distinct_roles(self) -> list[str]:
-        """Every role some active user holds, sorted."""
-        statement = (select(t.user_role.c.role).distinct().join(t.app_user, t.app_user.c.id == t.user_role.c.user_id)
-                     .where(t.app_user.c.active.is_(True)).order_by(t.user_role.c.role))
-        return list(self._connection.execute(statement).scalars())
-
     def _write_roles(self, user: User) -> None:
         user.roles = sorted(set(user.roles))
         user.settings = sorted(set(user.settings))

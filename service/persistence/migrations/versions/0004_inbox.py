@@ -36,6 +36,9 @@ def upgrade() -> None:
         human_task.add_column(sa.Column("draft", JsonDocument, nullable=True))
         human_task.add_column(sa.Column("draft_saved_at", sa.DateTime(timezone=True), nullable=True))
         human_task.add_column(sa.Column("draft_saved_by", sa.String(150), nullable=True))
+    with op.batch_alter_table("case_record") as case_record:
+        # Diagram file -> elements the case has completed, for its diagram (the engine prunes its history).
+        case_record.add_column(sa.Column("elements_done", JsonDocument, nullable=True))
     # Every case column the inbox filters on: its case filters read this index, not the wide case rows.
     op.create_index("ix_case_record_setting_process_id_subject_name_subject_ref", "case_record",
                     ["setting", "process_id", "subject_name", "subject_ref"])
@@ -43,6 +46,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_case_record_setting_process_id_subject_name_subject_ref", "case_record")
+    with op.batch_alter_table("case_record") as case_record:
+        case_record.drop_column("elements_done")
     with op.batch_alter_table("human_task") as human_task:
         human_task.drop_column("draft_saved_by")
         human_task.drop_column("draft_saved_at")
