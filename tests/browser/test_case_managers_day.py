@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+from playwright.sync_api import expect
+
 from tests.browser.conftest import screenshot
 from tests.browser.test_inbox_in_the_browser import sign_in
 
@@ -23,7 +25,7 @@ def test_a_case_manager_works_a_review_from_queue_to_case_page(live_server, new_
     assert rows.count() > 0 and set(carla.locator("table.tasks td.task a").all_inner_texts()) == {REVIEW}
     task_id = rows.first.get_attribute("data-task-id")
     rows.first.get_by_role("button", name=re.compile("^Claim")).click()
-    assert "You claimed" in carla.get_by_role("status").first.inner_text()
+    expect(carla.get_by_role("status").first).to_contain_text("You claimed")
 
     # A colleague with the same role no longer sees it in the team queue.
     sue = new_page()
@@ -43,9 +45,9 @@ def test_a_case_manager_works_a_review_from_queue_to_case_page(live_server, new_
     carla.get_by_label(re.compile("Expected midnights")).fill("400")
     carla.get_by_label(re.compile("Working diagnosis")).fill("Community-acquired pneumonia")
     carla.get_by_role("button", name="Complete task").click()
-    assert carla.get_by_role("alert").first.is_visible()
+    expect(carla.get_by_role("alert").first).to_be_visible()
     midnights = carla.get_by_label(re.compile("Expected midnights"))
-    assert midnights.get_attribute("aria-invalid") == "true"
+    expect(midnights).to_have_attribute("aria-invalid", "true")
     assert midnights.input_value() == "400", "what was typed is kept"
     assert carla.get_by_label(re.compile("Working diagnosis")).input_value() == "Community-acquired pneumonia"
     assert carla.get_by_role("group", name=re.compile("Recommended status")).get_by_label("Inpatient").is_checked()
@@ -88,7 +90,7 @@ def test_a_case_manager_works_a_review_from_queue_to_case_page(live_server, new_
     carla.get_by_label("Due").fill(tomorrow)
     carla.get_by_label("For", exact=True).select_option("user:carla")
     carla.get_by_role("button", name="Add task").click()
-    assert carla.get_by_label("Title").get_attribute("aria-invalid") == "true"
+    expect(carla.get_by_label("Title")).to_have_attribute("aria-invalid", "true")
     assert carla.get_by_label("Due").input_value() == tomorrow, "the entered due time is kept"
     carla.get_by_label("Title").fill("Call the daughter about the discharge plan")
     carla.get_by_role("button", name="Add task").click()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
+
 from tests.browser.conftest import screenshot
 
 
@@ -26,7 +28,7 @@ def test_a_wrong_password_is_refused_with_a_clear_message(live_server, new_page)
     page.get_by_label("Username").fill("carla")
     page.get_by_label("Password").fill("not-her-password")
     page.get_by_role("button", name="Sign in").click()
-    assert page.get_by_role("alert").is_visible()
+    expect(page.get_by_role("alert")).to_be_visible()
     assert "/signin" in page.url
 
 
@@ -48,7 +50,7 @@ def test_a_case_manager_filters_her_teams_queue_claims_a_task_and_a_colleague_no
     first = rows.first
     task_id = first.get_attribute("data-task-id")
     first.get_by_role("button", name=re.compile("^Claim")).click()
-    assert carla.get_by_role("status").first.is_visible(), "a confirmation is shown"
+    expect(carla.get_by_role("status").first).to_be_visible()  # the confirmation
     assert carla.locator(f"tr[data-task-id='{task_id}']").count() == 0, "the claimed task leaves the team queue"
     assert count_on_tab(carla, "My tasks") == mine_before + 1
 

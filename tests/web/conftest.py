@@ -168,3 +168,15 @@ def tab_counts(response) -> dict[str, int]:
     page = response.get_data(as_text=True)
     return {html.unescape(label.strip()): int(count) for label, count in
             re.findall(r'<a href="[^"]*"(?: aria-current="page")?>\s*([^<]+?) <span class="count"[^>]*>(\d+)</span>', page)}
+
+
+@pytest.fixture
+def services(app):
+    return app.extensions["casework"]
+
+
+@pytest.fixture
+def outsider(services) -> str:
+    """wes: a case manager who covers only workers' compensation cases; returns his API token."""
+    _, token = accounts.add_user(services, username="wes", roles=["case_manager"], settings=["workers_comp"])
+    return token

@@ -18,16 +18,6 @@ CRITERIA_MET = {"status_recommendation": "inpatient", "criteria_met": "true", "e
 CRITERIA_NOT_MET = {"status_recommendation": "observation", "criteria_met": "false", "expected_midnights": "1"}
 
 
-@pytest.fixture
-def services(app):
-    return app.extensions["casework"]
-
-
-@pytest.fixture
-def outsider(services) -> None:
-    """wes: a case manager who covers only workers' compensation cases."""
-    accounts.add_user(services, username="wes", roles=["case_manager"], settings=["workers_comp"])
-
 
 @pytest.fixture
 def case_id(services) -> int:

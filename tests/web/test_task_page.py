@@ -40,17 +40,6 @@ INSTRUCTIONS = "Review the order, payer and working diagnosis against your crite
 CRITERIA_MET = {"status_recommendation": "inpatient", "criteria_met": "true", "expected_midnights": "3"}
 
 
-@pytest.fixture
-def services(app):
-    return app.extensions["casework"]
-
-
-@pytest.fixture
-def outsider(services) -> str:
-    """wes: a case manager who covers only workers' compensation cases; returns his API token."""
-    _, token = accounts.add_user(services, username="wes", roles=["case_manager"], settings=["workers_comp"])
-    return token
-
 
 @pytest.fixture
 def deployed(services):
