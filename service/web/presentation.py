@@ -22,6 +22,9 @@ def due_state(task: HumanTask, now: datetime) -> str:
     return ""
 
 
+bp.add_app_template_global(is_supervisor, "is_supervisor")
+
+
 @bp.app_template_global()
 def can_claim(user: User, task: HumanTask) -> bool:
     return task.assignee is None and (user.has_role(task.candidate_role) or is_supervisor(user))

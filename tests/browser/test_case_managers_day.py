@@ -137,3 +137,20 @@ def test_the_task_form_can_be_filled_and_sent_with_the_keyboard_alone(live_serve
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"#notes$"))
     assert page.locator(".notes li").first.get_by_text("Typed without a mouse.").is_visible()
+
+
+def test_a_supervisor_assigns_a_queued_task_from_the_inbox(live_server, new_page):
+    sue = new_page()
+    sign_in(sue, live_server, "sue")
+    sue.goto(f"{live_server}/?view=all&setting=acute_hospital&task=admission_review")
+    row = sue.locator("table.tasks tbody tr[data-task-id]").first
+    task_id = row.get_attribute("data-task-id")
+    row.get_by_role("link", name=re.compile("^Assign")).click()
+    sue.wait_for_url(re.compile(rf"/tasks/{task_id}#assign$"))
+    sue.get_by_label("Assign to").select_option("carla")
+    sue.get_by_role("button", name="Assign", exact=True).click()
+    expect(sue.get_by_role("status").first).to_contain_text("now assigned to carla")
+
+    carla = new_page()
+    sign_in(carla, live_server, "carla")
+    expect(carla.locator(f"tr[data-task-id='{task_id}']")).to_have_count(1)  # in her My tasks
