@@ -4,7 +4,8 @@ Repositories never commit: the unit of work that owns the connection does.
 """
 from .cases import SqlCaseEventRepository, SqlCaseRepository, SqlIncidentRepository, SqlNoteRepository
 from .catalog import SqlProcessVersionRepository
-from .flags import SqlCaseFlagRepository, SqlSchedulerMarkRepository
+from .flags import SqlCaseFlagRepository
+from .marks import SqlSchedulerMarkRepository
 from .tasks import SqlMessageWaitRepository, SqlTaskRepository, SqlTimerRepository
 from .users import SqlUserRepository
 
