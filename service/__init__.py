@@ -56,6 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
     )
 
     from .api import bp as api_bp
+    from .metrics import bp as metrics_bp
     from .web import bp as web_bp
     from .web import csrf
 
@@ -63,6 +64,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.exempt(api_bp)  # the API authenticates each request by its bearer token, not by a cookie
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)
+    app.register_blueprint(metrics_bp)
     return app
 
 

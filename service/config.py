@@ -47,4 +47,5 @@ def from_environment(environ: dict[str, str] | None = None) -> dict:
         "AT_RISK_FRACTION": float(env.get("CASEWORK_AT_RISK_FRACTION") or 0.8),
         "WORKING_HOURS": env.get("CASEWORK_WORKING_HOURS") or "08:00-17:00",
         "MAX_CONTENT_LENGTH": int(env.get("CASEWORK_MAX_UPLOAD_BYTES") or 5 * 1024 * 1024),
+        "METRICS_TOKEN": env.get("CASEWORK_METRICS_TOKEN") or None,
     }

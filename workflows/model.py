@@ -164,6 +164,16 @@ class CaseFlag:
 
 
 @dataclass
+class FlaggedCase:
+    """A stuck-case list row: a flag with what the list shows of its case."""
+
+    flag: CaseFlag
+    subject_name: str
+    subject_ref: str
+    case_status: CaseStatus
+
+
+@dataclass
 class MessageWait:
     """A case waiting for a named message, with the correlation values it expects."""
 

@@ -176,6 +176,13 @@ class UserRepository(Protocol):
     def list(self) -> list[User]: ...
 
 
+class FlagSort(StrEnum):
+    SINCE = "since"  # stuck longest first
+    REASON = "reason"
+    SETTING = "setting"
+    CASE = "case"
+
+
 @dataclass(frozen=True)
 class FlagQuery:
     """Which case flags to list or count; every field is optional and they combine with AND."""
@@ -185,6 +192,7 @@ class FlagQuery:
     process_id: str | None = None
     assignee: str | None = None
     case_id: int | None = None
+    sort: FlagSort = FlagSort.SINCE
     limit: int = 50
     offset: int = 0
 

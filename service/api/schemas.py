@@ -225,3 +225,38 @@ class UserOut(Schema):
     display_name = fields.Str()
     roles = fields.List(fields.Str())
     settings = fields.List(fields.Str(), metadata={"description": "Settings whose cases the user sees; '*' is every one"})
+
+
+class StuckCaseListQuery(Schema):
+    reason = fields.Str(validate=validate.OneOf(
+        ["task_overdue", "task_at_risk", "timer_overdue", "incident", "stalled", "idle"]))
+    setting = fields.Str(validate=validate.Length(max=100))
+    process_id = fields.Str(validate=validate.Length(max=255))
+    assignee = fields.Str(validate=validate.Length(max=150), metadata={"description": "Team member"})
+    sort = fields.Str(load_default="since", validate=validate.OneOf(["since", "reason", "setting", "case"]))
+    limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=500))
+    offset = fields.Int(load_default=0, validate=validate.Range(min=0))
+
+
+class StuckCaseOut(Schema):
+    case_id = fields.Function(lambda row: row.flag.case_id)
+    subject_name = fields.Str()
+    subject_ref = fields.Str()
+    case_status = fields.Function(lambda row: row.case_status.value)
+    reason = fields.Function(lambda row: row.flag.reason.value)
+    subject = fields.Function(lambda row: row.flag.subject, metadata={"description": "task:ID, timer:ID, incident:ID or case"})
+    detail = fields.Function(lambda row: row.flag.detail)
+    since = fields.Function(lambda row: row.flag.since.isoformat())
+    detected_at = fields.Function(lambda row: row.flag.detected_at.isoformat())
+    setting = fields.Function(lambda row: row.flag.setting)
+    process_id = fields.Function(lambda row: row.flag.process_id)
+    assignee = fields.Function(lambda row: row.flag.assignee)
+    candidate_role = fields.Function(lambda row: row.flag.candidate_role)
+    element_id = fields.Function(lambda row: row.flag.element_id)
+
+
+class StuckCaseList(Schema):
+    items = fields.List(fields.Nested(StuckCaseOut))
+    total = fields.Int()
+    by_reason = fields.Dict(keys=fields.Str(), values=fields.Int())
+    by_setting = fields.Dict(keys=fields.Str(), values=fields.Int())

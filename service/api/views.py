@@ -10,7 +10,8 @@ from workflows import deployment, handlers
 from workflows.catalog import DiagramSet, find_diagram_sets
 from workflows.errors import InvalidInput
 from workflows.handlers.common import is_supervisor
-from workflows.ports import TaskQuery
+from workflows.model import FlagReason
+from workflows.ports import FlagQuery, FlagSort, TaskQuery
 
 from . import bp
 from . import schemas as s
@@ -195,3 +196,19 @@ def complete_task(task_id: int):
 def post_message():
     case = handlers.deliver_message(_services(), actor=g.user, **_body(s.MessageRequest))
     return s.CaseOut().dump(case)
+
+
+@documented(bp, "/stuck-cases", "GET", "Cases the stuck-case scan flagged, with counts per reason and setting (supervisors)",
+            query=s.StuckCaseListQuery, response=s.StuckCaseList, errors=(400, 403))
+def list_stuck_cases():
+    args = _query(s.StuckCaseListQuery)
+    query = FlagQuery(
+        reasons=[FlagReason(args["reason"])] if args.get("reason") else None,
+        settings=[args["setting"]] if args.get("setting") else None, process_id=args.get("process_id"),
+        assignee=args.get("assignee"), sort=FlagSort(args["sort"]), limit=args["limit"], offset=args["offset"],
+    )
+    result = handlers.stuck_cases(_services(), actor=g.user, query=query)
+    return s.StuckCaseList().dump({
+        "items": result.items, "total": result.total, "by_setting": result.by_setting,
+        "by_reason": {reason.value: number for reason, number in result.by_reason.items()},
+    })

@@ -26,11 +26,12 @@ from workflows.model import (
     OPEN_TASK_STATUSES,
     CaseFlag,
     CaseStatus,
+    FlaggedCase,
     FlagReason,
     IncidentStatus,
     TimerStatus,
 )
-from workflows.ports import FlagChanges, FlagQuery
+from workflows.ports import FlagChanges, FlagQuery, FlagSort
 
 from .. import tables as t
 from .base import _from_row, _Repository, _values
@@ -59,6 +60,16 @@ def _stalled_detail(awaited: list[str]) -> str:
         return "No open task and no pending timer: nothing will move the case on."
     names = " or ".join(f"'{name}'" for name in awaited)
     return f"No open task and no pending timer: the case only waits for the message {names}."
+
+
+def _flag_order(columns, sort: FlagSort) -> tuple:
+    """The ORDER BY of a stuck-case sort, on case_flag's columns or a subquery's copy of them."""
+    return {
+        FlagSort.SINCE: (columns.since, columns.id),
+        FlagSort.REASON: (columns.reason, columns.since, columns.id),
+        FlagSort.SETTING: (columns.setting, columns.since, columns.id),
+        FlagSort.CASE: (columns.case_id, columns.since, columns.id),
+    }[FlagSort(sort)]
 
 
 class SqlCaseFlagRepository(_Repository):
@@ -223,9 +234,25 @@ class SqlCaseFlagRepository(_Repository):
         return FlagChanges(raised=raised, cleared=cleared)
 
     def query(self, query: FlagQuery) -> list[CaseFlag]:
-        """List the flags the query selects, longest-standing first."""
-        statement = self._filtered(select(t.case_flag), query).order_by(t.case_flag.c.since, t.case_flag.c.id)
+        """List the flags the query selects, in its order (longest-standing first by default)."""
+        statement = self._filtered(select(t.case_flag), query).order_by(*_flag_order(t.case_flag.c, query.sort))
         return [_flag(row) for row in self._connection.execute(statement.limit(query.limit).offset(query.offset))]
+
+    def query_in_cases(self, query: FlagQuery) -> list[FlaggedCase]:
+        """List the flags the query selects with their cases' subject and status: the page first, then its cases."""
+        page = (self._filtered(select(t.case_flag), query).order_by(*_flag_order(t.case_flag.c, query.sort))
+                .limit(query.limit).offset(query.offset).subquery())
+        cases = t.case_record.c
+        statement = (select(page, cases.subject_name, cases.subject_ref, cases.status.label("case_status"))
+                     .join(t.case_record, cases.id == page.c.case_id).order_by(*_flag_order(page.c, query.sort)))
+        rows = []
+        for row in self._connection.execute(statement):
+            values = row._asdict()
+            case_fields = {name: values.pop(name) for name in ("subject_name", "subject_ref", "case_status")}
+            flag = CaseFlag(**{**values, "reason": FlagReason(values["reason"])})
+            rows.append(FlaggedCase(flag, case_fields["subject_name"], case_fields["subject_ref"],
+                                    CaseStatus(case_fields["case_status"])))
+        return rows
 
     def count(self, query: FlagQuery) -> int:
         """Count every flag the query selects, ignoring its limit and offset."""

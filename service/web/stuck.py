@@ -1,0 +1,118 @@
+"""The stuck-case list for managers: every flagged case with its reason and how long, filters, counts, CSV."""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+
+from flask import Response, current_app, g, render_template, request, stream_with_context
+
+from workflows import handlers
+from workflows.errors import InvalidInput
+from workflows.model import FlaggedCase, FlagReason
+from workflows.ports import FlagQuery, FlagSort
+
+from . import bp
+
+PAGE_SIZE = 50
+REASONS = {
+    FlagReason.TASK_OVERDUE: "Overdue task",
+    FlagReason.TASK_AT_RISK: "Task at risk",
+    FlagReason.INCIDENT: "Failed step",
+    FlagReason.STALLED: "Stalled",
+    FlagReason.TIMER_OVERDUE: "Timer not fired",
+    FlagReason.IDLE: "Idle",
+}
+SORTS = {FlagSort.SINCE: "Stuck longest", FlagSort.REASON: "Reason", FlagSort.SETTING: "Setting",
+         FlagSort.CASE: "Case number"}
+
+
+@dataclass(frozen=True)
+class StuckFilters:
+    reason: str = ""
+    setting: str = ""
+    process: str = ""
+    assignee: str = ""
+    sort: str = FlagSort.SINCE.value
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> StuckFilters:
+        """Read the filters from a query string, refusing values the page does not offer."""
+        problems: dict[str, list[str]] = {}
+        reason = args.get("reason", "").strip()
+        if reason and reason not in {r.value for r in FlagReason}:
+            problems["reason"] = [f"Choose one of {', '.join(r.value for r in FlagReason)}."]
+        sort = args.get("sort", "").strip() or FlagSort.SINCE.value
+        if sort not in {s.value for s in FlagSort}:
+            problems["sort"] = [f"Choose one of {', '.join(s.value for s in FlagSort)}."]
+        page = args.get("page", "").strip() or "1"
+        if not page.isdigit() or not 1 <= int(page) <= 100_000:
+            problems["page"] = ["Give a page number from 1."]
+        texts = {name: args.get(name, "").strip() for name in ("setting", "process", "assignee")}
+        problems.update({name: ["Use at most 255 characters."] for name, value in texts.items() if len(value) > 255})
+        if problems:
+            raise InvalidInput("The stuck-case list cannot show that: " + " ".join(
+                f"{name}: {' '.join(messages)}" for name, messages in problems.items()), problems)
+        return cls(reason=reason, sort=sort, page=int(page), **texts)
+
+    def query(self, *, limit: int = PAGE_SIZE) -> FlagQuery:
+        return FlagQuery(
+            reasons=[FlagReason(self.reason)] if self.reason else None,
+            settings=[self.setting] if self.setting else None, process_id=self.process or None,
+            assignee=self.assignee or None, sort=FlagSort(self.sort), limit=limit, offset=(self.page - 1) * limit,
+        )
+
+    def args(self, **changes) -> dict:
+        """The query string of these filters with `changes`, leaving out defaults."""
+        defaults = asdict(StuckFilters())
+        return {k: v for k, v in (asdict(self) | changes).items() if v != defaults[k]}
+
+
+@bp.get("/stuck")
+def stuck():
+    services = current_app.extensions["casework"]
+    filters = StuckFilters.from_args(request.args)
+    result = handlers.stuck_cases(services, actor=g.user, query=filters.query())
+    return render_template("stuck.html", filters=filters, result=result, reasons=REASONS, sorts=SORTS,
+                           now=services.clock.now(), pages=max(1, -(-result.total // PAGE_SIZE)))
+
+
+@bp.get("/stuck.csv")
+def stuck_csv():
+    services = current_app.extensions["casework"]
+    filters = StuckFilters.from_args(request.args)
+    rows = handlers.export_stuck_cases(services, actor=g.user, query=filters.query())
+    now = services.clock.now()
+    return Response(stream_with_context(_csv(rows, now)), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="stuck-cases-{now:%Y%m%d-%H%M}.csv"'})
+
+
+CSV_COLUMNS = ("case", "subject", "reference", "setting", "process", "reason", "what", "element", "assignee",
+               "role", "stuck_since", "stuck_hours", "first_found")
+
+
+def _csv(rows: Iterator[FlaggedCase], now) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for count, row in enumerate(rows, start=1):
+        flag = row.flag
+        writer.writerow([
+            flag.case_id, _safe(row.subject_name), _safe(row.subject_ref), flag.setting, flag.process_id,
+            REASONS[flag.reason], _safe(flag.detail), flag.element_id or "", flag.assignee or "",
+            flag.candidate_role or "", flag.since.isoformat(), f"{(now - flag.since).total_seconds() / 3600:.1f}",
+            flag.detected_at.isoformat(),
+        ])
+        if count % 200 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _safe(text: str) -> str:
+    """Text as a spreadsheet will not run it: a leading =, +, - or @ makes a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
