@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from workflows import accounts, catalog, deployment, handlers
-from workflows.model import TaskStatus
+from workflows.model import CaseStatus, TaskStatus
 
 from .conftest import task_row, task_titles
 
@@ -335,3 +335,33 @@ class TestAdHocTasks:
         response = carla.post(f"/cases/{case_id}/tasks", {"title": "Forged", "who": "user:cole"}, with_token=False)
         assert response.status_code == 400
         assert adhoc_tasks(services, case_id) == []
+
+
+class TestCaseActions:
+    def test_a_supervisor_suspends_then_resumes_a_case(self, visitor, services, case_id):
+        sue = visitor("sue")
+        sue.get(f"/cases/{case_id}")
+        response = sue.post(f"/cases/{case_id}/suspend", {"reason": "Transferred out for surgery"})
+        assert response.status_code == 303 and response.headers["Location"] == f"/cases/{case_id}"
+        assert handlers.get_case(services, case_id=case_id).case.status == CaseStatus.SUSPENDED
+        page = sue.get(f"/cases/{case_id}").get_data(as_text=True)
+        assert "is on hold" in html.unescape(page) and "Resume the case" in page
+        sue.post(f"/cases/{case_id}/resume", {"reason": ""})
+        assert handlers.get_case(services, case_id=case_id).case.status == CaseStatus.ACTIVE
+        assert {"case_suspended", "case_resumed"} <= set([e.kind for e in handlers.get_case(services, case_id=case_id).events])
+
+    def test_cancelling_needs_a_reason_and_a_supervisor(self, visitor, services, case_id):
+        sue = visitor("sue")
+        sue.get(f"/cases/{case_id}")
+        refused = sue.post(f"/cases/{case_id}/cancel", {"reason": "  "})
+        assert refused.status_code == 303
+        assert "Give a reason" in html.unescape(sue.get(f"/cases/{case_id}").get_data(as_text=True))
+        assert handlers.get_case(services, case_id=case_id).case.status == CaseStatus.ACTIVE
+        carla = visitor("carla")
+        carla.get(f"/cases/{case_id}")
+        assert "Manage the case" not in carla.get(f"/cases/{case_id}").get_data(as_text=True)
+        carla.post(f"/cases/{case_id}/cancel", {"reason": "duplicate"})
+        assert handlers.get_case(services, case_id=case_id).case.status == CaseStatus.ACTIVE
+        sue.post(f"/cases/{case_id}/cancel", {"reason": "Duplicate of another case"})
+        assert handlers.get_case(services, case_id=case_id).case.status == CaseStatus.CANCELLED
+        assert "case_cancelled" in [e.kind for e in handlers.get_case(services, case_id=case_id).events]
