@@ -6,7 +6,7 @@ import io
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 
-from flask import Response, current_app, g, render_template, request, stream_with_context
+from flask import Response, current_app, flash, g, redirect, render_template, request, stream_with_context, url_for
 
 from workflows import handlers
 from workflows.errors import InvalidInput
@@ -14,6 +14,7 @@ from workflows.model import FlaggedCase, FlagReason
 from workflows.ports import FlagQuery, FlagSort
 
 from . import bp
+from .auth import safe_target
 
 PAGE_SIZE = 50
 REASONS = {
@@ -75,8 +76,31 @@ def stuck():
     services = current_app.extensions["casework"]
     filters = StuckFilters.from_args(request.args)
     result = handlers.stuck_cases(services, actor=g.user, query=filters.query())
+    people, _ = handlers.adhoc_choices(services, setting=filters.setting) if filters.setting else (
+        _people_of(services, g.user), None)
     return render_template("stuck.html", filters=filters, result=result, reasons=REASONS, sorts=SORTS,
-                           now=services.clock.now(), pages=max(1, -(-result.total // PAGE_SIZE)))
+                           now=services.clock.now(), pages=max(1, -(-result.total // PAGE_SIZE)), people=people)
+
+
+def _people_of(services, supervisor) -> list:
+    """Everyone active who shares a setting with the supervisor: whom their tasks can go to."""
+    with services.uow(read_only=True) as uow:
+        return [u for u in uow.users.list() if u.active and (
+            supervisor.setting_scope is None or any(u.covers(s) for s in supervisor.setting_scope))]
+
+
+@bp.post("/stuck/reassign")
+def reassign():
+    services = current_app.extensions["casework"]
+    task_ids = [int(value) for value in request.form.getlist("task") if value.isdigit()]
+    result = handlers.reassign_tasks(services, actor=g.user, task_ids=task_ids,
+                                     assignee=request.form.get("assignee", ""))
+    if result.assigned:
+        count = len(result.assigned)
+        flash(f"{count} task{'' if count == 1 else 's'} reassigned to {request.form.get('assignee')}.", "success")
+    for task_id, reason in result.refused.items():
+        flash(f"Task {task_id} was not reassigned: {reason}", "error")
+    return redirect(safe_target(request.form.get("back")) if request.form.get("back") else url_for("web.stuck"), 303)
 
 
 @bp.get("/stuck.csv")

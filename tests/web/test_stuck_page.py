@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from workflows import accounts
+from workflows import accounts, handlers
 from workflows.handlers.scan import run_stuck_scan
 
 SCAN = dict(owner="test", every=timedelta(seconds=0), idle_days=7, timer_grace=timedelta(minutes=5))
@@ -107,3 +107,33 @@ class TestApi:
         client = app.test_client()
         token = accounts.new_token(services, username="carla")
         assert client.get("/api/v1/stuck-cases", headers={"Authorization": f"Bearer {token}"}).status_code == 403
+
+
+class TestBulkReassign:
+    def test_a_supervisor_reassigns_several_tasks_and_each_refusal_is_named(self, visitor, seed, services, stuck):
+        with services.uow(read_only=True) as uow:
+            tasks = {uow.tasks.for_case(case_id)[0].case_id: uow.tasks.for_case(case_id)[0].id
+                     for case_id in stuck.values()}
+        sue = visitor("sue")
+        sue.get("/stuck")
+        response = sue.post("/stuck/reassign", {"task": [tasks[stuck["ada"]], tasks[stuck["bo"]], tasks[stuck["dora"]]],
+                                                "assignee": "cole", "back": "/stuck?sort=case"})
+        assert response.status_code == 303 and response.headers["Location"] == "/stuck?sort=case"
+        page = sue.get("/stuck?sort=case").get_data(as_text=True)
+        assert "2 tasks reassigned to cole" in page
+        assert f"Task {tasks[stuck['dora']]} was not reassigned" in page and "nurse_case_manager" in page
+        with services.uow(read_only=True) as uow:
+            assert uow.tasks.get(tasks[stuck["ada"]]).assignee == "cole"
+            assert uow.tasks.get(tasks[stuck["dora"]]).assignee is None
+        kinds = [event.kind for event in handlers.get_case(services, case_id=stuck["ada"]).events]
+        assert "task_assigned" in kinds
+
+    def test_a_case_manager_cannot_reassign(self, visitor, services, stuck):
+        with services.uow(read_only=True) as uow:
+            bo_task = uow.tasks.for_case(stuck["bo"])[0].id
+        carla = visitor("carla")
+        carla.get("/inbox")
+        carla.post("/stuck/reassign", {"task": [str(bo_task)], "assignee": "cole", "back": "/inbox"})
+        assert "Only supervisors can reassign tasks." in carla.get("/inbox").get_data(as_text=True)
+        with services.uow(read_only=True) as uow:
+            assert uow.tasks.get(bo_task).assignee is None

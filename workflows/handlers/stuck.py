@@ -4,13 +4,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from ..errors import Forbidden
+from ..errors import CaseworkError, Forbidden, InvalidInput
 from ..model import FlaggedCase, FlagReason, User
 from ..ports import FlagQuery
 from ..services import Services
 from .common import is_supervisor
+from .tasks import assign_task
 
 EXPORT_BATCH = 1000
+MAX_BULK = 500
 
 
 @dataclass
@@ -65,3 +67,30 @@ def _in_scope(actor: User, query: FlagQuery) -> FlagQuery:
         return query
     chosen = [s for s in query.settings if s in scope] if query.settings is not None else scope
     return replace(query, settings=chosen)
+
+
+@dataclass
+class Reassigned:
+    """What a bulk reassignment did: the tasks now with the new assignee, and why the others were refused."""
+
+    assigned: list[int]
+    refused: dict[int, str]
+
+
+def reassign_tasks(services: Services, *, actor: User, task_ids: list[int], assignee: str) -> Reassigned:
+    """Assign each task to `assignee` in its own transaction (supervisors); one refusal stops no other."""
+    if not is_supervisor(actor):
+        raise Forbidden("Only supervisors can reassign tasks.")
+    if not task_ids:
+        raise InvalidInput("Choose at least one task to reassign.", {"task": ["Choose at least one task."]})
+    if len(task_ids) > MAX_BULK:
+        raise InvalidInput(f"Reassign at most {MAX_BULK} tasks at a time.", {"task": ["Too many tasks."]})
+    result = Reassigned(assigned=[], refused={})
+    for task_id in dict.fromkeys(task_ids):
+        try:
+            assign_task(services, actor=actor, task_id=task_id, assignee=assignee)
+        except CaseworkError as refused:
+            result.refused[task_id] = refused.message
+        else:
+            result.assigned.append(task_id)
+    return result
