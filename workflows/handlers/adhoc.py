@@ -8,7 +8,7 @@ from ..derive import record_event
 from ..errors import InvalidInput
 from ..model import HumanTask, Note, TaskStatus, User
 from ..services import Services
-from .common import active_case, visible_case
+from .common import require_active, visible_case
 
 MAX_TITLE = 200
 MAX_NOTE = 10_000
@@ -48,8 +48,7 @@ def add_adhoc_task(
     if len(note) > MAX_NOTE:
         problems["note"] = [f"Use at most {MAX_NOTE:,} characters."]
     with services.uow() as uow:
-        case = visible_case(uow, actor, case_id)
-        active_case(uow, case_id)
+        case = require_active(visible_case(uow, actor, case_id))
         if assignee is not None and "assignee" not in problems:
             person = uow.users.get_by_username(assignee)
             if person is None or not person.active:

@@ -59,6 +59,12 @@ def active_case(uow: UnitOfWork, case_id: int) -> Case:
     case = uow.cases.get(case_id)
     if case is None:
         raise NotFound(f"Case {case_id} does not exist.")
+    return require_active(case)
+
+
+def require_active(case: Case) -> Case:
+    """Return the case if it can be worked; say why not if it is on hold or closed."""
+    case_id = case.id
     if case.status == CaseStatus.SUSPENDED:
         since = f" since {case.suspended_at.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" if case.suspended_at else ""
         raise Conflict(f"Case {case_id} is suspended (on hold{since}); a supervisor must resume it before it can be worked.")

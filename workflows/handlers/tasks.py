@@ -14,7 +14,15 @@ from ..model import Case, HumanTask, TaskInCase, TaskStatus, User
 from ..ports import TaskQuery
 from ..services import Services
 from .adhoc import ADHOC_FORM, ADHOC_UI
-from .common import active_case, is_supervisor, open_task, record_incident, task_event, visible_case, visible_task
+from .common import (
+    is_supervisor,
+    open_task,
+    record_incident,
+    require_active,
+    task_event,
+    visible_case,
+    visible_task,
+)
 
 MAX_DRAFT_BYTES = 256 * 1024
 
@@ -110,9 +118,9 @@ def complete_task(services: Services, *, actor: User, task_id: int, data: dict[s
         with services.uow() as uow:
             task = open_task(uow, task_id)
             case_id = task.case_id
-            visible_case(uow, actor, task.case_id)
+            case = visible_case(uow, actor, task.case_id)
             _may_work(actor, task)
-            case = active_case(uow, task.case_id)
+            require_active(case)
             if task.adhoc:
                 return _complete_adhoc(uow, case, task, actor=actor, data=data, now=now)
             # Read the task again after the case: under READ COMMITTED (PostgreSQL) another
@@ -164,9 +172,9 @@ def save_draft(services: Services, *, actor: User, task_id: int, data: dict[str,
     now = services.clock.now()
     with services.uow() as uow:
         task = open_task(uow, task_id)
-        visible_case(uow, actor, task.case_id)
+        case = visible_case(uow, actor, task.case_id)
         _may_work(actor, task)
-        active_case(uow, task.case_id)
+        require_active(case)
         if task.assignee is None:
             task.assignee, task.status = actor.username, TaskStatus.CLAIMED
             task_event(uow, task, now, actor, "task_claimed")
