@@ -19,7 +19,7 @@ class SqlUserRepository(_Repository):
 
     def add(self, user: User) -> User:
         user.id = self._insert(t.app_user, _values(user, without=_LISTS))
-        self._write_roles(user)
+        self._write_roles_and_settings(user)
         return user
 
     def get_by_username(self, username: str) -> User | None:
@@ -34,12 +34,12 @@ class SqlUserRepository(_Repository):
         _update(self._connection, t.app_user, user, "User", without=_LISTS)
         self._connection.execute(delete(t.user_role).where(t.user_role.c.user_id == user.id))
         self._connection.execute(delete(t.user_setting).where(t.user_setting.c.user_id == user.id))
-        self._write_roles(user)
+        self._write_roles_and_settings(user)
 
     def list(self) -> list[User]:
         return self._load(select(t.app_user).order_by(t.app_user.c.username))
 
-    def _write_roles(self, user: User) -> None:
+    def _write_roles_and_settings(self, user: User) -> None:
         user.roles = sorted(set(user.roles))
         user.settings = sorted(set(user.settings))
         if user.roles:
@@ -52,20 +52,16 @@ class SqlUserRepository(_Repository):
         rows = self._connection.execute(statement).all()
         if not rows:
             return []
-        roles: dict[int, list[str]] = defaultdict(list)
-        role_rows = self._connection.execute(
-            select(t.user_role)
-            .where(t.user_role.c.user_id.in_([row.id for row in rows]))
-            .order_by(t.user_role.c.user_id, t.user_role.c.role)
-        )
-        for role_row in role_rows:
-            roles[role_row.user_id].append(role_row.role)
-        settings: dict[int, list[str]] = defaultdict(list)
-        setting_rows = self._connection.execute(
-            select(t.user_setting)
-            .where(t.user_setting.c.user_id.in_([row.id for row in rows]))
-            .order_by(t.user_setting.c.user_id, t.user_setting.c.setting)
-        )
-        for setting_row in setting_rows:
-            settings[setting_row.user_id].append(setting_row.setting)
+        ids = [row.id for row in rows]
+        roles = self._values_by_user(t.user_role.c.role, ids)
+        settings = self._values_by_user(t.user_setting.c.setting, ids)
         return [_from_row(User, row, roles=roles[row.id], settings=settings[row.id]) for row in rows]
+
+    def _values_by_user(self, column, user_ids: list[int]) -> dict[int, list[str]]:
+        """A user's rows of a one-column side table (roles, settings), sorted, by user id."""
+        owner = column.table.c.user_id
+        values: dict[int, list[str]] = defaultdict(list)
+        for user_id, value in self._connection.execute(
+                select(owner, column).where(owner.in_(user_ids)).order_by(owner, column)):
+            values[user_id].append(value)
+        return values
