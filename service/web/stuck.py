@@ -76,17 +76,9 @@ def stuck():
     services = current_app.extensions["casework"]
     filters = StuckFilters.from_args(request.args)
     result = handlers.stuck_cases(services, actor=g.user, query=filters.query())
-    people, _ = handlers.adhoc_choices(services, setting=filters.setting) if filters.setting else (
-        _people_of(services, g.user), None)
+    people = handlers.reassign_candidates(services, actor=g.user, setting=filters.setting or None)
     return render_template("stuck.html", filters=filters, result=result, reasons=REASONS, sorts=SORTS,
                            now=services.clock.now(), pages=max(1, -(-result.total // PAGE_SIZE)), people=people)
-
-
-def _people_of(services, supervisor) -> list:
-    """Everyone active who shares a setting with the supervisor: whom their tasks can go to."""
-    with services.uow(read_only=True) as uow:
-        return [u for u in uow.users.list() if u.active and (
-            supervisor.setting_scope is None or any(u.covers(s) for s in supervisor.setting_scope))]
 
 
 @bp.post("/stuck/reassign")

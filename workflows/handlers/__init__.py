@@ -22,13 +22,15 @@ from .tasks import (
     save_draft,
     unclaim_task,
 )
-from .stuck import Reassigned, StuckCases, export_stuck_cases, reassign_tasks, stuck_cases
+from .stuck import Reassigned, StuckCases, export_stuck_cases, reassign_candidates, reassign_tasks, stuck_cases
 from .timers import fire_due_timers
 from .waits import deliver_message
 
 __all__ = [
-    "ADHOC_FORM", "ADHOC_UI", "CaseDetail", "CaseDiagram", "Reassigned", "StuckCases", "export_stuck_cases", "Inbox", "SCHEDULER", "SUPERVISOR_ROLES", "TaskDetail", "add_adhoc_task",
-    "add_note", "adhoc_choices", "assign_task", "cancel_case", "case_diagram", "claim_task", "complete_task", "deliver_message", "eligible_assignees",
-    "fire_due_timers", "get_case", "get_task", "inbox", "list_cases", "list_tasks", "next_task", "reassign_tasks", "resume_case", "save_draft",
-    "start_case", "stuck_cases", "suspend_case", "unclaim_task",
+    "ADHOC_FORM", "ADHOC_UI", "CaseDetail", "CaseDiagram", "Inbox", "Reassigned", "SCHEDULER",
+    "SUPERVISOR_ROLES", "StuckCases", "TaskDetail", "add_adhoc_task", "add_note", "adhoc_choices",
+    "assign_task", "cancel_case", "case_diagram", "claim_task", "complete_task", "deliver_message",
+    "eligible_assignees", "export_stuck_cases", "fire_due_timers", "get_case", "get_task", "inbox",
+    "list_cases", "list_tasks", "next_task", "reassign_candidates", "reassign_tasks", "resume_case",
+    "save_draft", "start_case", "stuck_cases", "suspend_case", "unclaim_task",
 ]

@@ -8,7 +8,7 @@ from ..derive import record_event
 from ..errors import InvalidInput
 from ..model import HumanTask, Note, TaskStatus, User
 from ..services import Services
-from .common import require_active, visible_case
+from .common import people_covering, require_active, visible_case
 
 MAX_TITLE = 200
 MAX_NOTE = 10_000
@@ -55,7 +55,7 @@ def add_adhoc_task(
                 problems["assignee"] = [f"There is no active user named '{assignee}'."]
             elif not person.covers(case.setting):
                 problems["assignee"] = [f"{assignee} does not cover the {case.setting} setting of this case."]
-        if candidate_role is not None and candidate_role not in _roles_covering(uow, case.setting):
+        if candidate_role is not None and candidate_role not in _roles_of(people_covering(uow, [case.setting])):
             problems["candidate_role"] = [f"Nobody who covers the {case.setting} setting holds the role "
                                           f"'{candidate_role}'."]
         if problems:
@@ -98,10 +98,10 @@ def add_note(services: Services, *, actor: User, case_id: int, text: str) -> Not
 def adhoc_choices(services: Services, *, setting: str) -> tuple[list[User], list[str]]:
     """Who an ad-hoc task on a case of this setting can go to: active people covering it, and the roles held."""
     with services.uow(read_only=True) as uow:
-        people = [u for u in uow.users.list() if u.active and u.covers(setting)]
-    return people, sorted({role for person in people for role in person.roles})
+        people = people_covering(uow, [setting])
+    return people, sorted(_roles_of(people))
 
 
-def _roles_covering(uow, setting: str) -> set[str]:
-    """The roles held by active users who cover a setting: the queues someone can work."""
-    return {role for user in uow.users.list() if user.active and user.covers(setting) for role in user.roles}
+def _roles_of(people: list[User]) -> set[str]:
+    """The roles some of these people hold: the queues they can work."""
+    return {role for person in people for role in person.roles}

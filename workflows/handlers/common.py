@@ -27,6 +27,12 @@ def visible_case(uow: UnitOfWork, actor: User | None, case_id: int) -> Case:
     return case
 
 
+def people_covering(uow: UnitOfWork, settings: list[str] | None) -> list[User]:
+    """The active users who cover any of these settings (None: every active user), by name."""
+    return [user for user in uow.users.list()
+            if user.active and (settings is None or any(user.covers(setting) for setting in settings))]
+
+
 def may_see_task(user: User, task: HumanTask) -> bool:
     """Whether the task is the user's to see: theirs, their role's, done by them, or they supervise."""
     return (is_supervisor(user) or user.has_role(task.candidate_role)

@@ -8,7 +8,7 @@ from ..errors import CaseworkError, Forbidden, InvalidInput
 from ..model import FlaggedCase, FlagReason, User
 from ..ports import FlagQuery
 from ..services import Services
-from .common import is_supervisor
+from .common import is_supervisor, people_covering
 from .tasks import assign_task
 
 EXPORT_BATCH = 1000
@@ -67,6 +67,12 @@ def _in_scope(actor: User, query: FlagQuery) -> FlagQuery:
         return query
     chosen = [s for s in query.settings if s in scope] if query.settings is not None else scope
     return replace(query, settings=chosen)
+
+
+def reassign_candidates(services: Services, *, actor: User, setting: str | None = None) -> list[User]:
+    """Whom a supervisor's stuck tasks can go to: active people covering `setting`, else any setting of theirs."""
+    with services.uow(read_only=True) as uow:
+        return people_covering(uow, [setting] if setting else actor.setting_scope)
 
 
 @dataclass

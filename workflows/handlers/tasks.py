@@ -17,6 +17,7 @@ from .adhoc import ADHOC_FORM, ADHOC_UI
 from .common import (
     is_supervisor,
     open_task,
+    people_covering,
     record_incident,
     require_active,
     task_event,
@@ -213,8 +214,8 @@ def assign_task(services: Services, *, actor: User, task_id: int, assignee: str)
 def eligible_assignees(services: Services, *, task: HumanTask, case: Case) -> list[User]:
     """The active users a supervisor may assign this task to: its role, its case's setting."""
     with services.uow(read_only=True) as uow:
-        return [u for u in uow.users.list()
-                if u.active and u.covers(case.setting) and (not task.candidate_role or u.has_role(task.candidate_role))]
+        people = people_covering(uow, [case.setting])
+    return [person for person in people if not task.candidate_role or person.has_role(task.candidate_role)]
 
 
 def next_task(services: Services, *, actor: User, case_id: int) -> HumanTask | None:
