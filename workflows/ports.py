@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from .model import (
+    OPEN_TASK_STATUSES,
     Case,
     CaseEvent,
     CaseFlag,
@@ -95,6 +96,17 @@ class TaskQuery:
     sort: TaskSort = TaskSort.DUE
     limit: int = 50
     offset: int = 0
+
+    @classmethod
+    def my_tasks(cls, user: User, **filters) -> TaskQuery:
+        """A user's own open tasks, in the settings they cover ("My tasks")."""
+        return cls(assignee=user.username, statuses=OPEN_TASK_STATUSES, settings=user.setting_scope, **filters)
+
+    @classmethod
+    def team_queue(cls, user: User, **filters) -> TaskQuery:
+        """The unclaimed tasks of a user's roles, in the settings they cover ("My team's queue")."""
+        return cls(candidate_roles=user.roles, unassigned_only=True, statuses=[TaskStatus.OPEN],
+                   settings=user.setting_scope, **filters)
 
     def case_number(self) -> int | None:
         """The case number `text` names, if it is one."""

@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta, timezone, tzinfo
 
 from workflows.errors import InvalidInput
 from workflows.handlers.common import is_supervisor
-from workflows.model import OPEN_TASK_STATUSES, TaskStatus, User
+from workflows.model import OPEN_TASK_STATUSES, User
 from workflows.ports import TaskQuery, TaskSort
 
 PAGE_SIZE = 50
@@ -83,15 +83,11 @@ class InboxFilters:
         common = dict(
             setting=self.setting or None, process_id=self.process or None, element_id=self.task or None,
             priority=int(self.priority) if self.priority else None, text=self.q or None,
-            settings=user.setting_scope,
             sort=TaskSort(self.sort), **_due_window(self.due, now=now, zone=zone),
         )
-        views = {
-            "mine": TaskQuery(assignee=user.username, statuses=OPEN_TASK_STATUSES, **common),
-            "team": TaskQuery(candidate_roles=user.roles, unassigned_only=True, statuses=[TaskStatus.OPEN], **common),
-        }
+        views = {"mine": TaskQuery.my_tasks(user, **common), "team": TaskQuery.team_queue(user, **common)}
         if is_supervisor(user):
-            views["all"] = TaskQuery(statuses=OPEN_TASK_STATUSES, **common)
+            views["all"] = TaskQuery(statuses=OPEN_TASK_STATUSES, settings=user.setting_scope, **common)
         return views
 
 

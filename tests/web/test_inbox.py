@@ -164,3 +164,14 @@ class TestPagination:
         response = visitor("carla").get("/inbox?view=team&page=3")
         assert response.status_code == 200 and task_titles(response) == []
         assert 'rel="prev"' in response.get_data(as_text=True)
+
+
+class TestSettings:
+    def test_every_view_keeps_to_the_settings_the_user_covers(self, visitor, services, cases):
+        from workflows import accounts
+
+        accounts.add_user(services, username="wendy", roles=["supervisor", "case_manager"], settings=["workers_comp"])
+        wendy = visitor("wendy")
+        for view in ("team", "all"):
+            assert set(task_titles(wendy.get(f"/inbox?view={view}"))) == {"Friday follow up", "Next week call"}, view
+        assert tab_counts(wendy.get("/inbox")) == {"My tasks": 0, "My team's queue": 2, "All open": 2}

@@ -220,15 +220,11 @@ def eligible_assignees(services: Services, *, task: HumanTask, case: Case) -> li
 
 def next_task(services: Services, *, actor: User, case_id: int) -> HumanTask | None:
     """The task to offer after one is done: the actor's next step on the same case, else their soonest due."""
-    open_statuses = [TaskStatus.OPEN, TaskStatus.CLAIMED]
     with services.uow(read_only=True) as uow:
         for task in uow.tasks.for_case(case_id, open_only=True):
             if task.assignee == actor.username or (task.assignee is None and actor.has_role(task.candidate_role)):
                 return task
-        scope = actor.setting_scope
-        for query in (TaskQuery(assignee=actor.username, statuses=open_statuses, settings=scope, limit=1),
-                      TaskQuery(candidate_roles=actor.roles, unassigned_only=True, statuses=[TaskStatus.OPEN],
-                                settings=scope, limit=1)):
+        for query in (TaskQuery.my_tasks(actor, limit=1), TaskQuery.team_queue(actor, limit=1)):
             found = uow.tasks.query(query)
             if found:
                 return found[0]
