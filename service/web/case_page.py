@@ -54,8 +54,8 @@ def add_task(case_id: int):
 
 @bp.get("/cases/<int:case_id>/diagram.bpmn")
 def case_diagram_xml(case_id: int):
-    diagram = handlers.case_diagram(_services(), actor=g.user, case_id=case_id, path=request.args.get("path"))
-    return Response(diagram.xml, mimetype="application/xml", headers={"Cache-Control": "private, max-age=300"})
+    xml = handlers.case_diagram_xml(_services(), actor=g.user, case_id=case_id, path=request.args.get("path"))
+    return Response(xml, mimetype="application/xml", headers={"Cache-Control": "private, max-age=300"})
 
 
 @bp.get("/cases/<int:case_id>/diagram-marks.json")

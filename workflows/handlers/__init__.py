@@ -7,7 +7,7 @@ rolls back and the failure is recorded as an incident in a transaction of its ow
 from .adhoc import ADHOC_FORM, ADHOC_UI, add_adhoc_task, add_note, adhoc_choices
 from .cases import CaseDetail, cancel_case, get_case, list_cases, resume_case, start_case, suspend_case
 from .common import SCHEDULER, SUPERVISOR_ROLES
-from .diagrams import CaseDiagram, case_diagram
+from .diagrams import CaseDiagram, case_diagram, case_diagram_xml
 from .tasks import (
     Inbox,
     TaskDetail,
@@ -29,7 +29,7 @@ from .waits import deliver_message
 __all__ = [
     "ADHOC_FORM", "ADHOC_UI", "CaseDetail", "CaseDiagram", "Inbox", "Reassigned", "SCHEDULER",
     "SUPERVISOR_ROLES", "StuckCases", "TaskDetail", "add_adhoc_task", "add_note", "adhoc_choices",
-    "assign_task", "cancel_case", "case_diagram", "claim_task", "complete_task", "deliver_message",
+    "assign_task", "cancel_case", "case_diagram", "case_diagram_xml", "claim_task", "complete_task", "deliver_message",
     "eligible_assignees", "export_stuck_cases", "fire_due_timers", "get_case", "get_task", "inbox",
     "list_cases", "list_tasks", "next_task", "reassign_candidates", "reassign_tasks", "resume_case",
     "save_draft", "start_case", "stuck_cases", "suspend_case", "unclaim_task",

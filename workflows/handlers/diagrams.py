@@ -31,16 +31,11 @@ class CaseDiagram:
 def case_diagram(services: Services, *, actor: User | None, case_id: int, path: str | None = None) -> CaseDiagram:
     """Return a diagram file of a case the actor may see (its main process's by default), marked."""
     with services.uow(read_only=True) as uow:
-        case = visible_case(uow, actor, case_id)
-        version = uow.processes.get(case.process_version_id)
-        bundle = services.bundles.get(uow, case.process_version_id)
+        case, version, bundle = _case_files(services, uow, actor, case_id)
         incidents = uow.incidents.for_case(case_id, open_only=True)
-    run = services.engine.resume(bundle, case.state)
-    marks = run.element_marks()
-    main = getattr(bundle.spec, "file", None) or next(p for p in sorted(version.files) if p.endswith(".bpmn"))
-    path = path or main
-    if path not in version.files or not path.lower().endswith(".bpmn"):
-        raise NotFound(f"Case {case_id}'s process has no diagram file '{path}'.")
+    main = _main_file(bundle, version)
+    path = _diagram_path(case_id, version, path or main)
+    marks = services.engine.resume(bundle, case.state).element_marks()
     found = marks.get(path)
     done = (case.elements_done or {})
     active, waiting = (dict(found.active), set(found.waiting)) if found else ({}, set())
@@ -52,3 +47,25 @@ def case_diagram(services: Services, *, actor: User | None, case_id: int, path: 
         errored={i.element_id: i.message for i in incidents if i.element_id},
         paths=[main, *sorted(p for p in set(marks) | set(done) if p != main and p in version.files)],
     )
+
+
+def case_diagram_xml(services: Services, *, actor: User | None, case_id: int, path: str | None = None) -> bytes:
+    """Return a diagram file of a case the actor may see, as deployed: no marks, so the case is not run."""
+    with services.uow(read_only=True) as uow:
+        _, version, bundle = _case_files(services, uow, actor, case_id)
+    return version.files[_diagram_path(case_id, version, path or _main_file(bundle, version))]
+
+
+def _case_files(services: Services, uow, actor: User | None, case_id: int):
+    case = visible_case(uow, actor, case_id)
+    return case, uow.processes.get(case.process_version_id), services.bundles.get(uow, case.process_version_id)
+
+
+def _main_file(bundle, version) -> str:
+    return getattr(bundle.spec, "file", None) or next(p for p in sorted(version.files) if p.endswith(".bpmn"))
+
+
+def _diagram_path(case_id: int, version, path: str) -> str:
+    if path not in version.files or not path.lower().endswith(".bpmn"):
+        raise NotFound(f"Case {case_id}'s process has no diagram file '{path}'.")
+    return path
