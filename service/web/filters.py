@@ -18,6 +18,12 @@ PRIORITIES = (1, 2, 3, 4, 5)
 _LAST_MOMENT = timedelta(microseconds=1)
 
 
+def query_args(filters, **changes) -> dict[str, str | int]:
+    """The query string of a page's filters (a dataclass) with `changes`, leaving out what is at its default."""
+    defaults = asdict(type(filters)())
+    return {name: value for name, value in (asdict(filters) | changes).items() if value != defaults[name]}
+
+
 @dataclass(frozen=True)
 class InboxFilters:
     """What the inbox shows: a view, its filters, an order and a page."""
@@ -69,10 +75,7 @@ class InboxFilters:
         return filters
 
     def args(self, **changes) -> dict[str, str | int]:
-        """The query string of these filters with `changes`, leaving out what is at its default."""
-        defaults = asdict(InboxFilters())
-        values = asdict(self) | changes
-        return {name: value for name, value in values.items() if value != defaults[name]}
+        return query_args(self, **changes)
 
     @property
     def filtered(self) -> bool:

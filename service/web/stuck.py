@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from flask import Response, current_app, flash, g, redirect, render_template, request, stream_with_context, url_for
 
@@ -15,6 +15,7 @@ from workflows.ports import FlagQuery, FlagSort
 
 from . import bp
 from .auth import safe_target
+from .filters import query_args
 
 PAGE_SIZE = 50
 REASONS = {
@@ -66,9 +67,7 @@ class StuckFilters:
         )
 
     def args(self, **changes) -> dict:
-        """The query string of these filters with `changes`, leaving out defaults."""
-        defaults = asdict(StuckFilters())
-        return {k: v for k, v in (asdict(self) | changes).items() if v != defaults[k]}
+        return query_args(self, **changes)
 
 
 @bp.get("/stuck")
