@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 from workflows.errors import StaleCase
@@ -146,7 +147,6 @@ class FakeTasks(_Repo):
         return len(self._match(query))
 
     def task_types(self, query):
-        import dataclasses
         tasks = self._match(dataclasses.replace(query, element_id=None))
         return dict(sorted({t.element_id: t.title for t in reversed(tasks)}.items(), key=lambda p: p[1]))
 
@@ -303,11 +303,6 @@ class FakeCaseFlags(_Repo):
 
     def count(self, query):
         return len(self._match(query))
-
-    def task_types(self, query):
-        import dataclasses
-        tasks = self._match(dataclasses.replace(query, element_id=None))
-        return dict(sorted({t.element_id: t.title for t in reversed(tasks)}.items(), key=lambda p: p[1]))
 
     def count_by_reason(self, query):
         return {reason: sum(flag.reason == reason for flag in self._match(query)) for reason in FlagReason}
