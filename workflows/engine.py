@@ -14,10 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
-from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
@@ -25,6 +22,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from .clock import running_at
 from .engine_failures import engine_failure
+from .engine_repair import MoveTarget, Token, move, move_targets, run_skipping, tokens, update_data
 from .engine_views import (
     ElementMarks,
     ReadyTask,
@@ -32,6 +30,7 @@ from .engine_views import (
     WaitingMessage,
     WaitingTimer,
     element_marks,
+    event_subprocess_starts,
     flatten_correlations,
     plain_payload,
     reached_elements,
@@ -39,6 +38,7 @@ from .engine_views import (
     record_writes,
     shifted_event_value,
     timer_due_at,
+    waiting_definitions,
 )
 from .errors import CaseworkError, Conflict, NotFound, StalledCase
 from .pruning import prune_history
@@ -91,6 +91,9 @@ class CaseRun:
         self.message_waits_at_load: list[WaitingMessage] | None = None
         # Diagram file -> elements completed during this run, noted before history is pruned.
         self.elements_done: dict[str, set[str]] = {}
+        # A supervisor's retry may pass over the step that failed (see skip_failed_step).
+        self.skip_element: str | None = None
+        self.skipped: list[str] = []
 
     # -- actions -----------------------------------------------------------------
     def complete_task(self, task_ref: str, data: dict[str, Any], *, now: datetime) -> None:
@@ -99,7 +102,7 @@ class CaseRun:
         with self.operation(now, "task"):
             task.data.update(data)
             task.run()
-            self.workflow.do_engine_steps()
+            self._engine_steps()
 
     def fire_due_timers(self, *, now: datetime) -> list[WaitingTimer]:
         """Fire every timer due at `now` and run on; return the timers that fired."""
@@ -108,15 +111,15 @@ class CaseRun:
             return []
         with self.operation(now, "timer"):
             self.workflow.refresh_timers()
-            self.workflow.do_engine_steps()
+            self._engine_steps()
         still_waiting = {(t.task_ref, t.due_at) for t in self.waiting_timers()}
         return [t for t in due if (t.task_ref, t.due_at) not in still_waiting]
 
     def deliver_message(self, name: str, payload: dict[str, Any], *, now: datetime) -> None:
         """Deliver a named message with its payload to this case and run on."""
-        waiting = [ed for _, ed, _ in self._waiting_definitions(MessageEventDefinition) if ed.name == name]
+        waiting = [ed for _, ed, _ in waiting_definitions(self.workflow, MessageEventDefinition) if ed.name == name]
         # A message may also start an event sub-process the case offers (a new request, an ad-hoc step).
-        waiting += [ed for _, ed in self._event_subprocess_starts() if ed.name == name]
+        waiting += [ed for _, ed in event_subprocess_starts(self.bundle, completed=self.completed) if ed.name == name]
         if not waiting:
             raise NotFound(f"This case is not waiting for a message named '{name}'.")
         definition = waiting[0]
@@ -125,7 +128,7 @@ class CaseRun:
                 self.workflow.script_engine, definition.correlation_properties, payload
             ) if definition.correlation_properties else {}
             self.workflow.send_event(BpmnEvent(definition, payload, correlations))
-            self.workflow.do_engine_steps()
+            self._engine_steps()
 
     def shift_timers(self, delta: timedelta) -> None:
         """Move every waiting timer's due time on by `delta`, cycles included (a case resumed after a pause).
@@ -134,7 +137,7 @@ class CaseRun:
         is all it takes; nothing runs, and the moved moments are serialised with the case.
         """
         shifted = set()
-        for task, definition, _ in self._waiting_definitions(TimerEventDefinition):
+        for task, definition, _ in waiting_definitions(self.workflow, TimerEventDefinition):
             # An event-based gateway keeps one stored moment for all the timers after it.
             if task.id in shifted:
                 continue
@@ -142,6 +145,30 @@ class CaseRun:
             if value is not None:
                 task._set_internal_data(event_value=value)
                 shifted.add(task.id)
+
+    # -- repairs (a supervisor's) -------------------------------------------------
+    def correct_data(self, corrections: dict[str, Any], *, now: datetime) -> None:
+        """Write corrected values where the case's next steps read them; nothing runs."""
+        with self.operation(now, "data", check_stall=False):
+            update_data(self._all_tasks(), corrections)
+        self.written.update(corrections)
+
+    def skip_failed_step(self, element_id: str) -> None:
+        """In the next action, complete `element_id` without its work if it fails again."""
+        self.skip_element = element_id
+
+    def tokens(self) -> list[Token]:
+        return tokens(self._all_tasks())
+
+    def move_targets(self, task_ref: str) -> list[MoveTarget]:
+        return move_targets(self._token(task_ref))
+
+    def move_token(self, task_ref: str, target_id: str, *, now: datetime) -> None:
+        """Cancel the token at `task_ref` and start its process again at `target_id`, then run on."""
+        task = self._token(task_ref)
+        with self.operation(now, "move"):
+            move(task, target_id)
+            self._engine_steps()
 
     def cancel(self, *, now: datetime) -> None:
         """Cancel the case: every unfinished task is cancelled."""
@@ -173,7 +200,7 @@ class CaseRun:
     def waiting_timers(self) -> list[WaitingTimer]:
         return [
             WaitingTimer(str(task.id), element_id, timer_due_at(task, ed))
-            for task, ed, element_id in self._waiting_definitions(TimerEventDefinition)
+            for task, ed, element_id in waiting_definitions(self.workflow, TimerEventDefinition)
         ]
 
     def waiting_messages(self) -> list[WaitingMessage]:
@@ -182,10 +209,10 @@ class CaseRun:
         return [
             WaitingMessage(str(task.id), element_id, ed.name,
                            {**case_wide, **flatten_correlations(getattr(task.workflow, "correlations", {}))})
-            for task, ed, element_id in self._waiting_definitions(MessageEventDefinition)
+            for task, ed, element_id in waiting_definitions(self.workflow, MessageEventDefinition)
         ] + [
             WaitingMessage(str(self.workflow.task_tree.id), element_id, ed.name, case_wide)
-            for element_id, ed in self._event_subprocess_starts()
+            for element_id, ed in event_subprocess_starts(self.bundle, completed=self.completed)
         ]
 
     def data(self) -> dict[str, Any]:
@@ -243,6 +270,15 @@ class CaseRun:
         for subprocess in self.workflow.subprocesses.values():
             yield from subprocess.tasks.values()
 
+    def _engine_steps(self) -> None:
+        self.skipped += run_skipping(self.workflow.do_engine_steps, self._all_tasks, self.skip_element)
+
+    def _token(self, task_ref: str):
+        task = self._task(task_ref)
+        if not tokens([task]):
+            raise Conflict(f"The case has no token at '{task.task_spec.bpmn_name or task.task_spec.name}' to move.")
+        return task
+
     def _task(self, task_ref: str):
         try:
             task = self.workflow.get_task_from_id(UUID(task_ref))
@@ -261,40 +297,6 @@ class CaseRun:
                 f"Task '{task.task_spec.bpmn_name or task.task_spec.name}' is {TaskState.get_name(task.state).lower()}, not ready."
             )
         return task
-
-    def _event_subprocess_starts(self) -> list[tuple[str, MessageEventDefinition]]:
-        """(element id, definition) of the message start events of the case's event sub-processes.
-
-        SpiffWorkflow starts these only in the top process, while it runs; each message starts
-        a new instance (a new pre-certification request, an ad-hoc step the diagram offers).
-        """
-        if self.completed:
-            return []
-        specs = {spec.name: spec for spec in self.bundle.subprocess_specs.values()}
-        found = []
-        for name in getattr(self.bundle.spec.start, "trigger_specs", ()):
-            for task_spec in getattr(specs.get(name), "task_specs", {}).values():
-                definition = getattr(task_spec, "event_definition", None)
-                if isinstance(task_spec, StartEvent) and isinstance(definition, MessageEventDefinition):
-                    found.append((task_spec.bpmn_id or task_spec.name, definition))
-        return found
-
-    def _waiting_definitions(self, kind) -> list[tuple[Any, Any, str]]:
-        """(waiting task, event definition, element id) for each event of `kind` the case waits for.
-
-        An event-based gateway waits on its following catch events' definitions: each is
-        reported under that catch event's id, as the diagram shows it.
-        """
-        found = []
-        for task in self.workflow.event_manager.tasks.values():
-            spec = task.task_spec
-            definition = spec.event_definition
-            inner = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
-            for index, ed in enumerate(inner):
-                if isinstance(ed, kind):
-                    element = spec.outputs[index] if isinstance(spec, EventBasedGateway) else spec
-                    found.append((task, ed, element.bpmn_id or element.name))
-        return found
 
 
 __all__ = ["CaseRun", "Engine", "ReadyTask", "SentMessage", "WaitingMessage", "WaitingTimer"]

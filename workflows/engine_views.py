@@ -10,11 +10,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     TimerEventDefinition,
 )
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 
@@ -203,3 +206,39 @@ def element_marks(workflows) -> dict[str, ElementMarks]:
         # An element that ran before and holds a token again (a loop) shows as what it is doing now.
         file_marks.completed -= set(file_marks.active) | file_marks.waiting
     return marks
+
+
+def event_subprocess_starts(bundle, *, completed: bool) -> list[tuple[str, MessageEventDefinition]]:
+    """(element id, definition) of the message start events of the case's event sub-processes.
+
+    SpiffWorkflow starts these only in the top process, while it runs; each message starts
+    a new instance (a new pre-certification request, an ad-hoc step the diagram offers).
+    """
+    if completed:
+        return []
+    specs = {spec.name: spec for spec in bundle.subprocess_specs.values()}
+    found = []
+    for name in getattr(bundle.spec.start, "trigger_specs", ()):
+        for task_spec in getattr(specs.get(name), "task_specs", {}).values():
+            definition = getattr(task_spec, "event_definition", None)
+            if isinstance(task_spec, StartEvent) and isinstance(definition, MessageEventDefinition):
+                found.append((task_spec.bpmn_id or task_spec.name, definition))
+    return found
+
+
+def waiting_definitions(workflow, kind) -> list[tuple[Any, Any, str]]:
+    """(waiting task, event definition, element id) for each event of `kind` the case waits for.
+
+    An event-based gateway waits on its following catch events' definitions: each is
+    reported under that catch event's id, as the diagram shows it.
+    """
+    found = []
+    for task in workflow.event_manager.tasks.values():
+        spec = task.task_spec
+        definition = spec.event_definition
+        inner = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
+        for index, ed in enumerate(inner):
+            if isinstance(ed, kind):
+                element = spec.outputs[index] if isinstance(spec, EventBasedGateway) else spec
+                found.append((task, ed, element.bpmn_id or element.name))
+    return found

@@ -244,6 +244,14 @@ class CaseFlagRepository(Protocol):
     def count_by_reason(self, query: FlagQuery) -> dict[FlagReason, int]: ...
     def count_by_setting(self, query: FlagQuery) -> dict[str, int]: ...
 
+    def clear_settled(self, case_id: int) -> int:
+        """Delete the case's flags a fix has settled, before the next scan; return how many.
+
+        Idle and stalled flags go (the case has just acted; a scan raises stalled again if
+        it still holds), and flags whose task is no longer open, whose timer is no longer
+        pending or whose incident is no longer open.
+        """
+
 
 class SchedulerMarkRepository(Protocol):
     def take(self, name: str, *, owner: str, now: datetime, every: timedelta) -> bool:

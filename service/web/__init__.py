@@ -6,4 +6,4 @@ bp = Blueprint("web", __name__)
 # Bound in create_app; every form POST needs its token, except the token-authenticated JSON API.
 csrf = CSRFProtect()
 
-from . import auth, case_actions, case_page, errors, inbox, presentation, stuck, task_page, vendor  # noqa: E402,F401  (register hooks and routes on bp)
+from . import auth, case_actions, case_page, case_repairs, errors, inbox, presentation, stuck, task_page, vendor  # noqa: E402,F401  (register hooks and routes on bp)

@@ -7,7 +7,7 @@ from flask import Response, current_app, flash, g, jsonify, redirect, render_tem
 
 from workflows import handlers
 from workflows.errors import InvalidInput
-from workflows.handlers.common import may_see_task
+from workflows.handlers.common import is_supervisor, may_see_task
 
 from . import bp
 
@@ -96,9 +96,11 @@ def _render(case_id: int, *, note_text: str = "", note_errors: dict | None = Non
     detail = handlers.get_case(services, case_id=case_id, actor=g.user)
     diagram = handlers.case_diagram(services, actor=g.user, case_id=case_id)
     people, roles = handlers.adhoc_choices(services, setting=detail.case.setting)
+    tokens = handlers.token_choices(services, actor=g.user, case_id=case_id) if is_supervisor(g.user) else []
     return render_template(
         "case.html", detail=detail, case=detail.case, now=services.clock.now(), diagram_paths=diagram.paths,
         timeline=list(reversed(detail.events))[:TIMELINE_LIMIT], may_see_task=may_see_task,
         note_text=note_text, note_errors=note_errors or {}, task_values=task_values or {},
-        task_errors=task_errors or {}, people=people, roles=roles,
+        task_errors=task_errors or {}, people=people, roles=roles, tokens=tokens,
+        open_move=request.args.get("move") == "1",
     ), status

@@ -74,6 +74,11 @@ _EVENT_TEXT = {
     "incident_raised": "Incident raised",
     "note_added": "added a note",
     "case_flagged": "Flagged for a manager",
+    "case_data_corrected": "corrected the case data",
+    "incident_retried": "retried the failed step",
+    "incident_retry_failed": "retried the failed step, which failed again",
+    "incident_closed": "closed the incident",
+    "token_moved": "moved the case",
 }
 
 
@@ -89,8 +94,16 @@ def describe_event(event) -> str:
         what = humanise(payload.get("reason", ""))
     elif event.kind in ("case_cancelled", "case_suspended") and payload.get("reason"):
         what = f"reason: {payload['reason']}"
-    elif event.kind == "incident_raised":
+    elif event.kind in ("incident_raised", "incident_retry_failed"):
         what = payload.get("message", "")
+    elif event.kind == "incident_retried" and payload.get("skipped"):
+        text, what = "skipped the failed step", humanise(payload["skipped"][0])
+    elif event.kind == "case_data_corrected":
+        what = ", ".join(f"{name} = {value}" for name, value in (payload.get("values") or {}).items())
+    elif event.kind == "incident_closed":
+        what = payload.get("reason", "")
+    elif event.kind == "token_moved":
+        what = f"from {payload.get('from_name')} to {payload.get('to_name')} (reason: {payload.get('reason')})"
     return f"{text}: {what}" if what else text
 
 

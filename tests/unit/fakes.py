@@ -287,6 +287,16 @@ class FakeCaseFlags(_Repo):
             del self.table.rows[flag.id]
         return FlagChanges(raised=raised, cleared=list(stored.values()))
 
+    def clear_settled(self, case_id):
+        standing = {f"task:{task.id}" for task in self._rows("tasks") if task.status in OPEN_TASK_STATUSES}
+        standing |= {f"timer:{timer.id}" for timer in self._rows("timers") if timer.status == TimerStatus.PENDING}
+        standing |= {f"incident:{i.id}" for i in self._rows("incidents") if i.status == IncidentStatus.OPEN}
+        settled = [flag for flag in self._all() if flag.case_id == case_id and (
+            flag.reason in (FlagReason.IDLE, FlagReason.STALLED) or flag.subject not in standing)]
+        for flag in settled:
+            del self.table.rows[flag.id]
+        return len(settled)
+
     def _match(self, query: FlagQuery):
         flags = [
             flag for flag in self._all()

@@ -233,6 +233,23 @@ class SqlCaseFlagRepository(_Repository):
                 flag.id = ids[_key(flag)]
         return FlagChanges(raised=raised, cleared=cleared)
 
+    def clear_settled(self, case_id: int) -> int:
+        """Delete the case's flags a fix has settled (see the port)."""
+        flags = t.case_flag.c
+        subjects = {row.id: row.subject for row in self._connection.execute(
+            select(flags.id, flags.subject, flags.reason).where(flags.case_id == case_id))
+            if row.reason not in (FlagReason.IDLE.value, FlagReason.STALLED.value)}
+        standing = {f"task:{i}" for i in self._ids(t.human_task, t.human_task.c.status.in_(OPEN_TASKS), case_id)}
+        standing |= {f"timer:{i}" for i in self._ids(t.timer, t.timer.c.status == TimerStatus.PENDING.value, case_id)}
+        standing |= {f"incident:{i}" for i in
+                     self._ids(t.incident, t.incident.c.status == IncidentStatus.OPEN.value, case_id)}
+        settled = [flags.reason.in_([FlagReason.IDLE.value, FlagReason.STALLED.value]),
+                   flags.id.in_([flag_id for flag_id, subject in subjects.items() if subject not in standing])]
+        return self._connection.execute(delete(t.case_flag).where(flags.case_id == case_id, or_(*settled))).rowcount
+
+    def _ids(self, table, condition, case_id: int) -> list[int]:
+        return list(self._connection.execute(select(table.c.id).where(table.c.case_id == case_id, condition)).scalars())
+
     def query(self, query: FlagQuery) -> list[CaseFlag]:
         """List the flags the query selects, in its order (longest-standing first by default)."""
         statement = self._filtered(select(t.case_flag), query).order_by(*_flag_order(t.case_flag.c, query.sort))
