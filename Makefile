@@ -27,5 +27,12 @@ run: $(INSTALLED) $(NODE_INSTALLED)
 test: $(INSTALLED) $(NODE_INSTALLED)
 	$(BIN)/pytest -n 2 -q
 
+# The benchmarks of BENCHMARKS.md on SQLite and PostgreSQL, one after the other: many
+# minutes, and the figures only mean something on an otherwise idle machine.
+bench: $(INSTALLED)
+	$(BIN)/python bench/timers.py
+	$(BIN)/python bench/inbox.py
+	$(BIN)/python bench/stuck.py
+
 clean:
 	rm -rf $(VENV) node_modules instance .pytest_cache

@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -89,17 +90,8 @@ def seed(services, *, tasks: int, real_cases: int, now: datetime) -> list[OpenTa
     accounts.add_user(services, username=SUPERVISOR.username, roles=SUPERVISOR.roles, password=PASSWORD)
     accounts.add_user(services, username=ACUTE_CASE_MANAGER.username, roles=ACUTE_CASE_MANAGER.roles,
                       password=PASSWORD, settings=ACUTE_CASE_MANAGER.settings)
-    numbers = iter(range(10**6))
-    templates: dict[str, list[int]] = {}
-    for setting, path, name_field, ref_field, ref_format, _ in SETTINGS:
-        test = load_process_test(path, (REPO / "bpmn" / path).read_bytes())
-        data = _shifted(dict(test.data), now - timedelta(hours=6) - test.start)
-        for _ in range(real_cases // len(SETTINGS)):
-            n = next(numbers)
-            case = handlers.start_case(services, actor=CASE_MANAGER, process_id=test.process, subject_name=subject(n),
-                                       subject_ref=ref_format.format(n), data=data | {name_field: subject(n),
-                                                                                     ref_field: ref_format.format(n)})
-            templates.setdefault(setting, []).append(case.id)
+    templates = start_templates(services, actor=CASE_MANAGER, per_setting=real_cases // len(SETTINGS), now=now)
+    numbers = iter(range(sum(map(len, templates.values())), 10**6))
     with services.uow() as uow:
         connection = uow.connection
         cases = {row.id: row._asdict() for row in connection.execute(select(t.case_record))}
@@ -145,17 +137,38 @@ def seed(services, *, tasks: int, real_cases: int, now: datetime) -> list[OpenTa
             new_tasks.append(model | {"case_id": open_case_ids[n % len(open_case_ids)], "task_ref": f"done-{n}",
                                       "status": TaskStatus.COMPLETED.value, "assignee": CASE_MANAGER.username,
                                       "completed_at": now - timedelta(days=1), "completed_by": CASE_MANAGER.username})
-        for table, rows in ((t.case_record, new_cases), (t.human_task, new_tasks)):
-            for start in range(0, len(rows), 1000):
-                connection.execute(insert(table), rows[start:start + 1000])
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql(
-                "SELECT setval(pg_get_serial_sequence('case_record', 'id'), (SELECT max(id) FROM case_record))")
+        bulk_insert(connection, t.case_record, new_cases)
+        bulk_insert(connection, t.human_task, new_tasks)
         seeded = _spread_open_tasks(connection, now=now)
         uow.commit()
     if len(seeded) != tasks:
         raise SystemExit(f"Seeding made {len(seeded)} open tasks, not {tasks}: give fewer --real-cases.")
     return seeded
+
+
+def start_templates(services, *, actor: User, per_setting: int, now: datetime) -> dict[str, list[int]]:
+    """Start `per_setting` real cases in each setting with its process test's start data; return their ids by setting."""
+    numbers = iter(range(10**6))
+    templates: dict[str, list[int]] = {}
+    for setting, path, name_field, ref_field, ref_format, _ in SETTINGS:
+        test = load_process_test(path, (REPO / "bpmn" / path).read_bytes())
+        data = _shifted(dict(test.data), now - timedelta(hours=6) - test.start)
+        for _ in range(per_setting):
+            n = next(numbers)
+            case = handlers.start_case(services, actor=actor, process_id=test.process, subject_name=subject(n),
+                                       subject_ref=ref_format.format(n), data=data | {name_field: subject(n),
+                                                                                     ref_field: ref_format.format(n)})
+            templates.setdefault(setting, []).append(case.id)
+    return templates
+
+
+def bulk_insert(connection, table, rows: list[dict]) -> None:
+    """Insert rows a thousand per statement; on PostgreSQL move the id sequence past ids given explicitly."""
+    for start in range(0, len(rows), 1000):
+        connection.execute(insert(table), rows[start:start + 1000])
+    if rows and "id" in rows[0] and connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), (SELECT max(id) FROM {table.name}))")
 
 
 def _spread_open_tasks(connection, *, now: datetime) -> list[OpenTask]:
@@ -220,8 +233,9 @@ def expected_total(seeded: list[OpenTask], user: User, args: dict, services) -> 
         and (not filters.q or filters.q.lower() in task.subject))
 
 
-def timed(action, repeat: int) -> tuple[list[float], object]:
-    for _ in range(2):
+def timed(action, repeat: int, *, warm_ups: int = 2) -> tuple[list[float], object]:
+    """Call `action` `warm_ups` times, then `repeat` times timed; return the sorted ms and the last result."""
+    for _ in range(warm_ups):
         result = action()
     times = []
     for _ in range(repeat):
@@ -231,9 +245,8 @@ def timed(action, repeat: int) -> tuple[list[float], object]:
     return sorted(times), result
 
 
-def statement_times(services, user: User, args: dict, repeat: int) -> list[tuple[float, str, object]]:
-    """Run the page's queries `repeat` times; return each statement's median ms, SQL and parameters."""
-    filters, views = page_views(services, user, args)
+def statement_times(services, action, repeat: int) -> list[tuple[float, str, object]]:
+    """Call `action` `repeat` times; return each SQL statement it runs with its median ms and parameters."""
     runs: dict[int, list] = {}
     order = []
 
@@ -249,7 +262,7 @@ def statement_times(services, user: User, args: dict, repeat: int) -> list[tuple
     try:
         for _ in range(repeat):
             order.clear()
-            handlers.inbox(services, views=views, showing=filters.view)
+            action()
             for n, (statement, parameters, ms) in enumerate(order):
                 runs.setdefault(n, [statement, parameters, []])[2].append(ms)
     finally:
@@ -276,14 +289,40 @@ def explain(services, statement: str, parameters) -> str:
     return "\n".join("    " + " | ".join(str(value) for value in row) for row in rows)
 
 
-def measure(kind: str, args, folder: Path) -> list[dict]:
+@contextmanager
+def bench_app(kind: str, folder: Path):
+    """An app with the bundled diagrams on a fresh SQLite file or PostgreSQL schema, dropped afterwards."""
     database = Database(kind, folder)
     app = None
     try:
         app = create_app({"DATABASE_URL": database.url, "SECRET_KEY": "bench", "SCHEDULER_ENABLED": False,
                           "BPMN_PATH": str(REPO / "bpmn")})
-        services = app.extensions["casework"]
         deploy_folder(app, REPO / "bpmn")
+        yield app
+    finally:
+        if app is not None:
+            app.extensions["casework"].uow.dispose()
+        database.drop()
+
+
+def on_each_database(measure, args) -> list[dict]:
+    """Print the machine and the command, then `measure(kind, args, folder)` on each database asked for."""
+    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"# command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    with tempfile.TemporaryDirectory() as folder:
+        return [row for kind in kinds for row in measure(kind, args, Path(folder))]
+
+
+def print_plans(services, statements: list[tuple[float, str, object]]) -> None:
+    """Print each statement with its median ms and its plan."""
+    for ms, statement, parameters in statements:
+        print(f"#   {ms:.1f} ms: {' '.join(statement.split())[:400]}\n{explain(services, statement, parameters)}")
+
+
+def measure(kind: str, args, folder: Path) -> list[dict]:
+    with bench_app(kind, folder) as app:
+        services = app.extensions["casework"]
         started = time.perf_counter()
         seeded = seed(services, tasks=args.tasks, real_cases=args.real_cases, now=services.clock.now())
         if kind == "postgresql":
@@ -313,7 +352,9 @@ def measure(kind: str, args, folder: Path) -> list[dict]:
                                  f"{total.group(1) if total else 'missing'} and {shown} rows; expected {expected}.")
             filters, views = page_views(services, user, query)
             sql_ms, _ = timed(lambda: handlers.inbox(services, views=views, showing=filters.view), args.repeat)
-            statements = sorted(statement_times(services, user, query, args.repeat), key=lambda s: -s[0])
+            statements = sorted(statement_times(
+                services, lambda: handlers.inbox(services, views=views, showing=filters.view), args.repeat),
+                key=lambda s: -s[0])
             results.append({"db": kind, "page": label, "median": statistics.median(page_ms),
                             "p95": percentile(page_ms, 0.95), "sql": statistics.median(sql_ms),
                             "sql_p95": percentile(sql_ms, 0.95), "shown": shown, "total": expected,
@@ -321,13 +362,8 @@ def measure(kind: str, args, folder: Path) -> list[dict]:
             print(f"# {kind} {label}: page {statistics.median(page_ms):.1f} ms, SQL {statistics.median(sql_ms):.1f} ms; "
                   "slowest statements " + ", ".join(f"{_kind(sql)} {ms:.1f}" for ms, sql, _ in statements[:4]), flush=True)
             if args.explain:
-                for ms, statement, parameters in statements[:2]:
-                    print(f"#   {ms:.1f} ms: {' '.join(statement.split())[:400]}\n{explain(services, statement, parameters)}")
+                print_plans(services, statements[:2])
         return results
-    finally:
-        if app is not None:
-            app.extensions["casework"].uow.dispose()
-        database.drop()
 
 
 def main() -> None:
@@ -337,13 +373,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20, help="timed requests per page, after 2 warm-ups")
     parser.add_argument("--real-cases", type=int, default=300, help="cases started through the handler, then cloned")
     parser.add_argument("--explain", action="store_true", help="print the plan of each page's two slowest statements")
-    args = parser.parse_args()
-    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-
-    print(f"# machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"# command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    with tempfile.TemporaryDirectory() as folder:
-        results = [row for kind in kinds for row in measure(kind, args, Path(folder))]
+    results = on_each_database(measure, parser.parse_args())
     print("\n| db | page | median ms | p95 ms | SQL median ms | SQL p95 ms | rows shown | total count |")
     print("|---|---|--:|--:|--:|--:|--:|--:|")
     for r in results:
