@@ -7,6 +7,7 @@ so clock steps are skipped and replay stops at a task that only a timer would op
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from datetime import date, datetime, timedelta
@@ -17,6 +18,8 @@ from workflows.errors import CaseworkError
 from workflows.model import User
 from workflows.process_tests import load_process_test
 
+from .demo_stuck import load_stuck_cases
+
 logger = logging.getLogger(__name__)
 
 ACUTE, REHAB, COMP = "acute_hospital", "inpatient_rehab", "workers_comp"
@@ -26,7 +29,8 @@ DEMO_USERS = (  # username, name, roles, the settings whose cases they see
     ("pat", "Dr. Pat Lee (physician advisor)", ["physician_advisor"], [ACUTE]),
     ("ari", "Dr. Ari Stone (attending)", ["attending"], [ACUTE]),
     ("reg", "Rene Gold (registration)", ["registration"], [ACUTE]),
-    ("sue", "Sue Park (supervisor)", ["supervisor", "case_manager"], [ACUTE, REHAB]),
+    ("cole", "Cole Baker, RN (case manager)", ["case_manager"], [ACUTE]),
+    ("sue", "Sue Park (case management director)", ["supervisor", "case_manager"], ["*"]),
     ("dana", "Dana Cruz (process designer)", ["designer"], ["*"]),
     ("admin", "Administrator", ["admin"], ["*"]),
     ("lena", "Lena Ito (IRF clinical liaison, benefits)", ["clinical_liaison", "benefits_coordinator"], [REHAB]),
@@ -82,10 +86,14 @@ def load_demo(services, bpmn_path: str | Path) -> bool:
             _replay(services, users, load_process_test(path, file.read_bytes()), actions, number)
         except CaseworkError as err:
             logger.warning("Demo case from %s stopped early: %s", path, err)
+    numbers = itertools.count(len(DEMO_SCENARIOS) + 1)
+    load_stuck_cases(services, bpmn_path, users,
+                     lambda at, test, actions: _replay(at, users, test, actions, next(numbers)))
     return True
 
 
-def _replay(services, users: dict[str, User], test, actions: int, number: int) -> None:
+def _replay(services, users: dict[str, User], test, actions: int, number: int) -> int:
+    """Open a case from a process test and replay its first `actions`; return the case id."""
     # The test's dates move with it, so the case looks as if it opened just now.
     offset = services.clock.now() - test.start
     data = _shifted(dict(test.data), offset)
@@ -103,12 +111,13 @@ def _replay(services, users: dict[str, User], test, actions: int, number: int) -
         detail = handlers.get_case(services, case_id=case.id)
         task = next((t for t in detail.open_tasks if t.element_id == step.spec["complete"]), None)
         if task is None:  # it would open only after a timer the demo clock has not reached
-            return
+            return case.id
         worker = next((u for u in users.values() if task.candidate_role in u.roles and u.covers(case.setting)),
                       users["admin"])
         handlers.claim_task(services, actor=worker, task_id=task.id)
         handlers.complete_task(services, actor=worker, task_id=task.id,
                                data=_shifted(dict(step.spec.get("data") or {}), offset))
+    return case.id
 
 
 def _shifted(value, offset: timedelta):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
-from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent, EventBasedGateway
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.specs.Join import Join
@@ -91,6 +91,9 @@ def move_targets(task) -> list[MoveTarget]:
 
 def _enterable(spec) -> bool:
     if isinstance(spec, (StartEvent, BoundaryEvent)):
+        return False
+    # An event after an event-based gateway waits through the gateway: entered alone it would pass straight on.
+    if any(isinstance(source, EventBasedGateway) for source in spec.inputs):
         return False
     # A join waits for tokens on several incoming flows: entering it with one would wait forever.
     return not (isinstance(spec, Join) and len(spec.inputs) > 1)

@@ -5,17 +5,19 @@ Repositories never commit: the unit of work does, once per action.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from .kpis import CaseFacts, Submission, TaskFacts
 from .model import (
     OPEN_TASK_STATUSES,
     Case,
     CaseEvent,
     CaseFlag,
+    CaseStatus,
     FlagReason,
     HumanTask,
     Incident,
@@ -244,6 +246,9 @@ class CaseFlagRepository(Protocol):
     def count_by_reason(self, query: FlagQuery) -> dict[FlagReason, int]: ...
     def count_by_setting(self, query: FlagQuery) -> dict[str, int]: ...
 
+    def follow_assignee(self, task_ids: Sequence[int], assignee: str) -> None:
+        """Show the new assignee on the flags of reassigned tasks at once, not at the next scan."""
+
     def clear_settled(self, case_id: int) -> int:
         """Delete the case's flags a fix has settled, before the next scan; return how many.
 
@@ -262,6 +267,92 @@ class SchedulerMarkRepository(Protocol):
         """
 
 
+@dataclass(frozen=True)
+class VersionLoad:
+    """A deployed process version, with its running cases and their open incidents in the asker's settings."""
+
+    process_version_id: int
+    process_id: str
+    version: int
+    name: str
+    setting: str
+    deployed_at: datetime
+    running_cases: int
+    open_incidents: int
+
+
+@dataclass(frozen=True)
+class ElementLoad:
+    """How many running cases wait at one diagram element, and how many overdue tasks and open incidents are there."""
+
+    element_id: str
+    cases: int
+    overdue_tasks: int
+    open_incidents: int
+
+
+@dataclass(frozen=True)
+class WaitingCase:
+    """A running case waiting at an element: what the list of those cases shows."""
+
+    case_id: int
+    subject_name: str
+    subject_ref: str
+    setting: str
+    status: CaseStatus
+    since: datetime  # when its first task there opened or incident there was raised; else the case's last move
+    due_at: datetime | None  # the soonest due task or timer there
+    assignee: str | None
+    candidate_role: str | None
+    overdue: bool
+    incident: bool
+
+
+class ProcessViewRepository(Protocol):
+    """Where running cases wait, read from their open tasks, waiting timers, message waits and open incidents."""
+
+    def versions(self, *, process_id: str | None = None, settings: Sequence[str] | None = None) -> list[VersionLoad]:
+        """Every deployed version (of one process), by process and version, with counts of cases in `settings`."""
+
+    def load_by_element(self, *, process_version_id: int, shown: Mapping[str, str | None], now: datetime,
+                        settings: Sequence[str] | None = None) -> list[ElementLoad]:
+        """Count the running cases of a version per element they are drawn on.
+
+        `shown` maps a row's element id to the element it is drawn on; a row whose id it maps
+        to None is left out, one it does not name is drawn on its own id.
+        """
+
+    def cases_at(self, *, process_version_id: int, element_ids: Sequence[str], now: datetime,
+                 settings: Sequence[str] | None = None, limit: int = 50, offset: int = 0) -> list[WaitingCase]:
+        """The running cases of a version waiting at any of these element ids.
+
+        Longest waiting first (by the first task opened or incident raised there), then soonest
+        due; cases that wait there only for a timer or a message (no known start) come last.
+        """
+
+    def count_cases_at(self, *, process_version_id: int, element_ids: Sequence[str],
+                       settings: Sequence[str] | None = None) -> int: ...
+
+
+class KpiRepository(Protocol):
+    """What the KPIs read of one setting: one set-based query each, bounded by the period."""
+
+    def case_data(self, *, setting: str, start: datetime, end: datetime, keys: Sequence[str]) -> list[CaseFacts]:
+        """The case-data values named `keys` of each case of the setting open at some time in [start, end).
+
+        Cancelled cases are left out. A missing value reads as None (SQLite reads a JSON true as 1).
+        """
+
+    def submissions(self, *, setting: str, start: datetime, end: datetime, element_ids: Sequence[str]) -> list[Submission]:
+        """The data submitted on completing tasks of these types, on the cases `case_data` selects, whenever submitted."""
+
+    def completed_tasks(self, *, setting: str, start: datetime, end: datetime) -> list[TaskFacts]:
+        """Every task of the setting's cases completed in [start, end)."""
+
+    def open_overdue_by_assignee(self, *, setting: str, due_before: datetime) -> dict[str, int]:
+        """How many open tasks of the setting's cases each assignee holds that fell due before `due_before`."""
+
+
 class UnitOfWork(Protocol):
     """One action, one transaction: `with uow: ...; uow.commit()`; leaving without commit rolls back."""
 
@@ -276,6 +367,8 @@ class UnitOfWork(Protocol):
     users: UserRepository
     flags: CaseFlagRepository
     marks: SchedulerMarkRepository
+    kpis: KpiRepository
+    process_view: ProcessViewRepository
 
     def __enter__(self) -> "UnitOfWork": ...
     def __exit__(self, *exc) -> None: ...

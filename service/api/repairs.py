@@ -81,6 +81,6 @@ def list_tokens(case_id: int):
             body=MoveTokenRequest, response=CaseOut, errors=(400, 403, 404, 409, 422))
 def move_token(case_id: int):
     args = _body(MoveTokenRequest)
-    case = handlers.move_token(_services(), actor=g.user, case_id=case_id, task_ref=args["task_ref"],
-                               target_id=args["target"], reason=args["reason"])
-    return CaseOut().dump(case)
+    moved = handlers.move_token(_services(), actor=g.user, case_id=case_id, task_ref=args["task_ref"],
+                                target_id=args["target"], reason=args["reason"])
+    return CaseOut().dump(moved.case)

@@ -17,6 +17,8 @@ from .repositories import (
     SqlTimerRepository,
     SqlUserRepository,
 )
+from .repositories.kpis import SqlKpiRepository
+from .repositories.process_view import SqlProcessViewRepository
 
 
 class SqlAlchemyUnitOfWork:
@@ -56,6 +58,8 @@ class SqlAlchemyUnitOfWork:
         self.users = SqlUserRepository(connection)
         self.flags = SqlCaseFlagRepository(connection)
         self.marks = SqlSchedulerMarkRepository(connection)
+        self.kpis = SqlKpiRepository(connection)
+        self.process_view = SqlProcessViewRepository(connection)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,9 +1,12 @@
 // Draws each [data-bpmn-diagram] with bpmn-js's navigated viewer (window.BpmnJS, loaded before this file)
-// and marks the case's progress: completed, active (with token counts), errored and waiting elements.
+// and paints on it the JSON at its data-marks-url: by default a case's progress (completed, active with token
+// counts, errored and waiting elements). Another page registers its own painter before the page has loaded,
+// window.CaseworkDiagrams.paint(name, function (viewer, container, json) {...}), and names it in data-painter.
 (function () {
   'use strict';
 
   var MARKS = ['completed', 'active', 'errored', 'waiting'];
+  var painters = { 'case-progress': applyMarks };
 
   function problem(message) {
     var error = new Error(message);
@@ -27,15 +30,15 @@
       });
   }
 
-  function fetchMarks(url) {
+  function fetchMarks(url, what) {
     if (!url) {
       return Promise.resolve({});
     }
-    return fetchText(url, 'case progress', 'application/json').then(function (text) {
+    return fetchText(url, what, 'application/json').then(function (text) {
       try {
         return JSON.parse(text);
       } catch (ignored) {
-        throw problem('The case progress could not be read: the server did not send JSON.');
+        throw problem('The ' + what + ' could not be read: the server did not send JSON.');
       }
     });
   }
@@ -60,16 +63,21 @@
     };
   }
 
-  function badge(className, text, title) {
-    var element = document.createElement('span');
+  // A count or flag drawn on an element; with a URL it is a link (keyboard users reach it too).
+  function badge(className, text, title, url) {
+    var element = document.createElement(url ? 'a' : 'span');
     element.className = 'cw-badge ' + className;
+    if (url) {
+      element.href = url;
+    }
     element.textContent = text;
     element.title = title;
     element.setAttribute('aria-label', title);
     return element;
   }
 
-  function applyMarks(viewer, container, marks) {
+  function applyMarks(viewer, container, json) {
+    var marks = normalise(json);
     var canvas = viewer.get('canvas');
     var registry = viewer.get('elementRegistry');
     var overlays = viewer.get('overlays');
@@ -130,15 +138,20 @@
       showError(container, null, problem('The diagram viewer did not load. Reload the page; if it persists, tell an administrator.'));
       return Promise.resolve();
     }
+    var paint = painters[container.getAttribute('data-painter') || 'case-progress'];
+    if (typeof paint !== 'function') {
+      showError(container, null, problem('The diagram cannot be marked: its script did not load. Reload the page.'));
+      return Promise.resolve();
+    }
     return Promise.all([
       fetchText(container.getAttribute('data-diagram-url'), 'diagram', 'application/xml, text/xml'),
-      fetchMarks(container.getAttribute('data-marks-url'))
+      fetchMarks(container.getAttribute('data-marks-url'), container.getAttribute('data-marks-name') || 'case progress')
     ]).then(function (loaded) {
       viewer = new window.BpmnJS({ container: container });
       return viewer.importXML(loaded[0]).then(function () {
         var canvas = viewer.get('canvas');
         canvas.zoom('fit-viewport', 'auto');
-        applyMarks(viewer, container, normalise(loaded[1]));
+        paint(viewer, container, loaded[1]);
         if (typeof ResizeObserver === 'function') {
           // The container can be resized by hand; the canvas must learn its new size.
           new ResizeObserver(function () { canvas.resized(); }).observe(container);
@@ -149,6 +162,11 @@
       showError(container, viewer, error);
     });
   }
+
+  window.CaseworkDiagrams = {
+    paint: function (name, painter) { painters[name] = painter; },
+    badge: badge
+  };
 
   function showAll() {
     document.querySelectorAll('[data-bpmn-diagram]').forEach(showDiagram);

@@ -9,7 +9,6 @@ from workflows import handlers
 from workflows.errors import InvalidInput
 
 from . import bp
-from .presentation import humanise
 
 MAX_CORRECTIONS = 50
 
@@ -44,9 +43,9 @@ def close_incident(case_id: int, incident_id: int):
 @bp.post("/cases/<int:case_id>/move")
 def move_token(case_id: int):
     token, _, target = request.form.get("move", "").partition(">")
-    handlers.move_token(_services(), actor=g.user, case_id=case_id, task_ref=token, target_id=target,
-                        reason=request.form.get("reason", ""))
-    flash(f"Case {case_id} moved on to “{humanise(target)}”.", "success")
+    moved = handlers.move_token(_services(), actor=g.user, case_id=case_id, task_ref=token, target_id=target,
+                                reason=request.form.get("reason", ""))
+    flash(f"Case {case_id} moved from “{moved.from_name}” to “{moved.to_name}”.", "success")
     return _back(case_id)
 
 

@@ -287,6 +287,12 @@ class FakeCaseFlags(_Repo):
             del self.table.rows[flag.id]
         return FlagChanges(raised=raised, cleared=list(stored.values()))
 
+    def follow_assignee(self, task_ids, assignee):
+        for flag in self._all():
+            if flag.subject in {f"task:{task_id}" for task_id in task_ids}:
+                flag.assignee = assignee
+                self.update(flag)
+
     def clear_settled(self, case_id):
         standing = {f"task:{task.id}" for task in self._rows("tasks") if task.status in OPEN_TASK_STATUSES}
         standing |= {f"timer:{timer.id}" for timer in self._rows("timers") if timer.status == TimerStatus.PENDING}

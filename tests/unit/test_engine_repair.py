@@ -142,6 +142,15 @@ class TestMovingAToken:
         run.move_token(token.task_ref, "expired", now=T0)
         assert run.completed and run.waiting_timers() == [] and run.waiting_messages() == []
 
+    def test_the_events_after_an_event_based_gateway_are_entered_through_the_gateway(self, engine):
+        run = engine.start(bundle_of("race", RACE_PROCESS), data={}, now=T0)
+        run.move_token(run.tokens()[0].task_ref, "answered", now=T0)
+        again = engine.start(bundle_of("race", RACE_PROCESS), data={}, now=T0)
+        [token] = again.tokens()
+        with pytest.raises(Conflict, match="cannot be moved to 'payer_answers'"):
+            again.move_token(token.task_ref, "payer_answers", now=T0)
+        assert "payer_answers" not in {t.element_id for t in again.move_targets(token.task_ref)}
+
     def test_a_timer_catch_event_token_moves_on_without_its_timer(self, engine, bundles):
         run = engine.start(bundles["payer_wait"], data={}, now=T0)
         run.complete_task(only_task(run).task_ref, {}, now=T0)

@@ -250,7 +250,7 @@ class TestMovingAToken:
         assert moved.payload["from_element"] == "follow_up" and moved.payload["to_element"] == "wrap_up"
         assert "task_cancelled" in kinds(services, case_id)
         shown = page(sue, case_id)
-        assert "moved on to “Wrap up”" in shown
+        assert "moved from “Follow up” to “Wrap up”" in shown
         assert "moved the case: from Follow up to Wrap up (reason: Payer approved by phone)" in shown
 
     def test_moving_off_a_failed_step_closes_its_incident(self, services, failed_compute):

@@ -10,6 +10,7 @@ import pytest
 
 from workflows import accounts, handlers
 from workflows.handlers.scan import run_stuck_scan
+from workflows.ports import FlagQuery
 
 SCAN = dict(owner="test", every=timedelta(seconds=0), idle_days=7, timer_grace=timedelta(minutes=5))
 
@@ -125,6 +126,9 @@ class TestBulkReassign:
         with services.uow(read_only=True) as uow:
             assert uow.tasks.get(tasks[stuck["ada"]]).assignee == "cole"
             assert uow.tasks.get(tasks[stuck["dora"]]).assignee is None
+            # The list shows the new owner at once, not after the next scan.
+            flags = {f.subject: f.assignee for f in uow.flags.query(FlagQuery(limit=100))}
+            assert flags[f"task:{tasks[stuck['ada']]}"] == "cole" and flags[f"task:{tasks[stuck['dora']]}"] != "cole"
         kinds = [event.kind for event in handlers.get_case(services, case_id=stuck["ada"]).events]
         assert "task_assigned" in kinds
 

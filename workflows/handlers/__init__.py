@@ -8,7 +8,17 @@ from .adhoc import ADHOC_FORM, ADHOC_UI, add_adhoc_task, add_note, adhoc_choices
 from .cases import CaseDetail, cancel_case, get_case, list_cases, resume_case, start_case, suspend_case
 from .common import SCHEDULER, SUPERVISOR_ROLES
 from .diagrams import CaseDiagram, case_diagram, case_diagram_xml
-from .repair import TokenChoice, close_incident, move_token, retry_incident, token_choices
+from .kpis import KpiReport, SettingKpis, kpi_report
+from .process_view import (
+    ElementCases,
+    ProcessSummary,
+    ProcessView,
+    element_cases,
+    list_processes,
+    process_diagram_xml,
+    process_view,
+)
+from .repair import Moved, TokenChoice, close_incident, move_token, retry_incident, token_choices
 from .tasks import (
     Inbox,
     TaskDetail,
@@ -34,5 +44,8 @@ __all__ = [
     "eligible_assignees", "export_stuck_cases", "fire_due_timers", "get_case", "get_task", "inbox",
     "list_cases", "list_tasks", "next_task", "reassign_candidates", "reassign_tasks", "resume_case",
     "save_draft", "start_case", "stuck_cases", "suspend_case", "unclaim_task",
-    "TokenChoice", "close_incident", "move_token", "retry_incident", "token_choices",
+    "KpiReport", "SettingKpis", "kpi_report",
+    "Moved", "TokenChoice", "close_incident", "move_token", "retry_incident", "token_choices",
+    "ElementCases", "ProcessSummary", "ProcessView", "element_cases", "list_processes", "process_diagram_xml",
+    "process_view",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import NotFound
-from ..model import User
+from ..model import ProcessVersion, User
 from ..services import Services
 from .common import visible_case
 
@@ -33,8 +33,8 @@ def case_diagram(services: Services, *, actor: User | None, case_id: int, path: 
     with services.uow(read_only=True) as uow:
         case, version, bundle = _case_files(services, uow, actor, case_id)
         incidents = uow.incidents.for_case(case_id, open_only=True)
-    main = _main_file(bundle, version)
-    path = _diagram_path(case_id, version, path or main)
+    main = main_diagram(bundle, version)
+    path = diagram_file(version, path or main, owner=f"Case {case_id}'s process")
     marks = services.engine.resume(bundle, case.state).element_marks()
     found = marks.get(path)
     done = (case.elements_done or {})
@@ -53,7 +53,8 @@ def case_diagram_xml(services: Services, *, actor: User | None, case_id: int, pa
     """Return a diagram file of a case the actor may see, as deployed: no marks, so the case is not run."""
     with services.uow(read_only=True) as uow:
         _, version, bundle = _case_files(services, uow, actor, case_id)
-    return version.files[_diagram_path(case_id, version, path or _main_file(bundle, version))]
+    path = diagram_file(version, path or main_diagram(bundle, version), owner=f"Case {case_id}'s process")
+    return version.files[path]
 
 
 def _case_files(services: Services, uow, actor: User | None, case_id: int):
@@ -61,11 +62,13 @@ def _case_files(services: Services, uow, actor: User | None, case_id: int):
     return case, uow.processes.get(case.process_version_id), services.bundles.get(uow, case.process_version_id)
 
 
-def _main_file(bundle, version) -> str:
+def main_diagram(bundle, version: ProcessVersion) -> str:
+    """The diagram file defining a version's own process (its first BPMN file if the parser did not say)."""
     return getattr(bundle.spec, "file", None) or next(p for p in sorted(version.files) if p.endswith(".bpmn"))
 
 
-def _diagram_path(case_id: int, version, path: str) -> str:
+def diagram_file(version: ProcessVersion, path: str, *, owner: str) -> str:
+    """Return `path` if it is one of the version's BPMN files; NotFound naming the `owner` otherwise."""
     if path not in version.files or not path.lower().endswith(".bpmn"):
-        raise NotFound(f"Case {case_id}'s process has no diagram file '{path}'.")
+        raise NotFound(f"{owner} has no diagram file '{path}'.")
     return path

@@ -20,6 +20,15 @@ from .common import is_supervisor, task_event, visible_case
 
 
 @dataclass(frozen=True)
+class Moved:
+    """A case after a token move, with the names of the steps it left and went to."""
+
+    case: Case
+    from_name: str
+    to_name: str
+
+
+@dataclass(frozen=True)
 class TokenChoice:
     """A token a supervisor may move, with where it may go."""
 
@@ -94,7 +103,7 @@ def token_choices(services: Services, *, actor: User, case_id: int) -> list[Toke
     return [TokenChoice(token, run.move_targets(token.task_ref)) for token in run.tokens()]
 
 
-def move_token(services: Services, *, actor: User, case_id: int, task_ref: str, target_id: str, reason: str) -> Case:
+def move_token(services: Services, *, actor: User, case_id: int, task_ref: str, target_id: str, reason: str) -> Moved:
     """Cancel the case's token at `task_ref` and start its process again at `target_id` (process-instance modification)."""
     _require_supervisor(actor, "move a case's token")
     problems = {name: ["This field is required."] for name, value in
@@ -111,14 +120,15 @@ def move_token(services: Services, *, actor: User, case_id: int, task_ref: str, 
             raise Conflict(f"Case {case_id} no longer has that token: it moved on meanwhile. Reload the case.")
         target = next((t for t in run.move_targets(task_ref) if t.element_id == target_id), None)
         run.move_token(task_ref, target_id, now=now)
+        to_name = target.name if target else target_id
         record_event(uow, case, now, actor.username, "token_moved", {
             "from_element": token.element_id, "from_name": token.name, "to_element": target_id,
-            "to_name": target.name if target else target_id, "process_id": token.process_id, "reason": reason,
+            "to_name": to_name, "process_id": token.process_id, "reason": reason,
         })
         sync_case(uow, case, run, now=now, actor=actor.username, policy=services.due_policy)
         _settle(uow, case, run, actor, now)
         uow.commit()
-    return case
+    return Moved(case, token.name, to_name)
 
 
 # -- the action an incident remembers ---------------------------------------------

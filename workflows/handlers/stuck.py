@@ -99,4 +99,7 @@ def reassign_tasks(services: Services, *, actor: User, task_ids: list[int], assi
             result.refused[task_id] = refused.message
         else:
             result.assigned.append(task_id)
+    with services.uow() as uow:
+        uow.flags.follow_assignee(result.assigned, assignee)
+        uow.commit()
     return result

@@ -233,6 +233,12 @@ class SqlCaseFlagRepository(_Repository):
                 flag.id = ids[_key(flag)]
         return FlagChanges(raised=raised, cleared=cleared)
 
+    def follow_assignee(self, task_ids, assignee: str) -> None:
+        """Show the new assignee on the flags of reassigned tasks (see the port)."""
+        if task_ids:
+            self._connection.execute(update(t.case_flag).where(
+                t.case_flag.c.subject.in_([f"task:{task_id}" for task_id in task_ids])).values(assignee=assignee))
+
     def clear_settled(self, case_id: int) -> int:
         """Delete the case's flags a fix has settled (see the port)."""
         flags = t.case_flag.c
