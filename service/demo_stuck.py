@@ -32,6 +32,7 @@ STUCK_SCENARIOS = (
     ("inpatient_rehab/tests/irf_six_week_stay.yaml", 1, timedelta(days=9), None),
 )
 INCIDENT_CASE = "workers_comp/tests/workers_comp_two_years.yaml"
+STALLED_CASE = "inpatient_rehab/tests/irf_authorization_timeout_appeal.yaml"
 
 
 class _SetBack:
@@ -48,13 +49,16 @@ def load_stuck_cases(services, bpmn_path: str | Path, users: dict[str, User], re
     """Add the stuck demo cases, then scan once; `replay(services, test, actions)` opens a case and returns its id."""
     bpmn_path = Path(bpmn_path)
 
-    def opened(path: str, actions: int, ago: timedelta):
+    def opened(path: str, actions: int, ago: timedelta, **start_data):
         file = bpmn_path / path
         if not file.is_file():
             return None, None
         past = dataclasses.replace(services, clock=_SetBack(services.clock, ago))
-        return past, replay(past, load_process_test(path, file.read_bytes()), actions)
+        test = load_process_test(path, file.read_bytes())
+        return past, replay(past, dataclasses.replace(test, data={**test.data, **start_data}), actions)
 
+    # First, while no other demo timer is due yet: the scheduler's firings of the past day.
+    _stalled(services, opened)
     for path, actions, ago, claimer in STUCK_SCENARIOS:
         try:
             past, case_id = opened(path, actions, ago)
@@ -94,3 +98,19 @@ def _failed_step(services, users, opened) -> None:
         pass  # the incident is recorded on the case: that is the point
     except (CaseworkError, StopIteration) as err:
         logger.warning("Failed-step demo case stopped early: %s", err)
+
+
+def _stalled(services, opened) -> None:
+    """An IRF case whose authorization clock fired a day ago and failed four times: a policy value was mistyped."""
+    try:
+        _, case_id = opened(STALLED_CASE, 2, timedelta(days=4), authorization_followup_due="2 days")
+        if case_id is None:
+            return
+        # The scheduler's attempts as they happened: at once, then after 1, 5 and 15 minutes.
+        for minutes in (0, 1, 6, 21):
+            then = dataclasses.replace(services, clock=_SetBack(services.clock, timedelta(days=1, minutes=-minutes)))
+            handlers.fire_due_timers(then, owner="demo-scheduler")
+        if not handlers.get_case(services, case_id=case_id).open_incidents:
+            logger.warning("The demo's stalled case did not stall: its timer fired without failing.")
+    except CaseworkError as err:
+        logger.warning("Stalled demo case stopped early: %s", err)

@@ -1,7 +1,8 @@
 """A manager's morning in headless chromium: find each kind of stuck case in the demo data, open it, fix it.
 
 The demo (service/demo_stuck.py) holds overdue and at-risk tasks (some claimed by carla, off
-sick today), timers that came due while no scheduler ran, an idle case and a failed step.
+sick today), timers that came due while no scheduler ran, an idle case, a failed step, and
+an IRF case stalled since its payer-decision clock failed on a mistyped follow-up window.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import screenshot
 from tests.browser.test_inbox_in_the_browser import sign_in
 
-KINDS = ("task_overdue", "task_at_risk", "incident", "timer_overdue", "idle")
+KINDS = ("task_overdue", "task_at_risk", "incident", "stalled", "timer_overdue", "idle")
 
 
 def reason_tab(page, reason: str):
@@ -49,7 +50,7 @@ def test_a_manager_retries_the_failed_step_after_correcting_the_appointment_time
     sue = new_page()
     sign_in(sue, live_server, "sue")
     sue.goto(f"{live_server}/stuck?reason=incident")
-    row = sue.locator("table.stuck tbody tr[data-case-id]").first
+    row = sue.locator("table.stuck tbody tr[data-case-id]", has_text="Work status received?").first
     expect(row).to_contain_text("Failed step")
     row.locator("td.case a").click()
     failed = sue.locator("section.incidents")
@@ -68,8 +69,25 @@ def test_a_manager_retries_the_failed_step_after_correcting_the_appointment_time
     expect(timeline).to_contain_text("corrected the case data: appointment")
 
     sue.goto(f"{live_server}/stuck?reason=incident")
-    assert count_of(sue, "incident") == 0
-    expect(sue.locator("table.stuck tbody")).to_contain_text("Nothing is stuck")
+    expect(sue.locator("table.stuck tbody")).not_to_contain_text("Work status received?")
+
+
+def test_a_manager_restarts_a_stalled_case_by_correcting_the_value_its_clock_failed_on(live_server, new_page):
+    sue = new_page()
+    sign_in(sue, live_server, "sue")
+    sue.goto(f"{live_server}/stuck?reason=stalled")
+    row = sue.locator("table.stuck tbody tr[data-case-id]").first
+    case_id = row.get_attribute("data-case-id")
+    row.locator("td.case a").click()
+    failed = sue.locator("section.incidents")
+    expect(failed).to_contain_text("Firing the timer failed")
+    failed.get_by_label("Correct the case data first").fill('authorization_followup_due: "P2D"')
+    failed.get_by_role("button", name="Retry the step").click()
+    expect(sue.get_by_role("status").first).to_contain_text("was run again with the corrected data")
+    expect(sue.locator("section", has=sue.locator("#open-tasks"))).to_contain_text("Follow up overdue payer decision")
+    expect(sue.locator(".timeline").first).to_contain_text("Timer fired")
+    sue.goto(f"{live_server}/stuck?reason=stalled")
+    expect(sue.locator(f"table.stuck tbody tr[data-case-id='{case_id}']")).to_have_count(0)
 
 
 def test_a_manager_reassigns_an_absent_colleagues_overdue_tasks_in_bulk(live_server, new_page):

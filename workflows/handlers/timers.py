@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..derive import record_event, sync_case
-from ..errors import EngineFailure, StaleCase
+from ..errors import CaseworkError, EngineFailure, StaleCase
 from ..model import CaseEvent, CaseStatus, Timer, TimerStatus
 from ..services import Services
 from .common import SCHEDULER, record_incident
@@ -115,6 +115,10 @@ def _fire_case_timers(services: Services, case_id: int, claimed: list[Timer], ow
         _release_after_conflict(services, claimed, owner)
         return 0
     except EngineFailure as failure:
+        _timer_failed(services, case_id, claimed, owner, failure, policy)
+        return 0
+    except CaseworkError as problem:  # the diagram or the case data, e.g. a due rule that cannot be read
+        failure = EngineFailure(f"Firing the timer failed: {problem.message}", kind="timer")
         _timer_failed(services, case_id, claimed, owner, failure, policy)
         return 0
     except Exception as error:  # a bug or a database fault must not leave the timer spinning
