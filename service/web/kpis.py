@@ -1,8 +1,7 @@
 """The managers' KPI page and its CSV: per setting, over a period of days, charts with tables under them."""
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Iterator
 
 from flask import Response, current_app, g, render_template, request
 
@@ -10,7 +9,7 @@ from workflows import handlers
 from workflows.handlers import KpiReport
 
 from . import bp, kpi_charts  # noqa: F401  (kpi_charts: the chart and cell template globals)
-from .stuck import _safe as spreadsheet_safe
+from .csv_export import csv_chunks, spreadsheet_safe
 
 CSV_COLUMNS = ("setting", "kpi", "measure", "group", "value", "unit", "numerator", "denominator")
 
@@ -41,17 +40,12 @@ def _filters(report: KpiReport) -> dict[str, str]:
             **({"setting": chosen} if chosen else {})}
 
 
-def _csv(report: KpiReport) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for shown in report.settings:
-        for kpi in shown.kpis:
-            for figure in kpi.figures:
-                writer.writerow([shown.setting, kpi.key, figure.measure, spreadsheet_safe(figure.group),
-                                 _plain(figure.value), figure.unit, _plain(figure.numerator),
-                                 _plain(figure.denominator)])
-    return buffer.getvalue()
+def _csv(report: KpiReport) -> Iterator[str]:
+    return csv_chunks(CSV_COLUMNS, (
+        [shown.setting, kpi.key, figure.measure, spreadsheet_safe(figure.group), _plain(figure.value), figure.unit,
+         _plain(figure.numerator), _plain(figure.denominator)]
+        for shown in report.settings for kpi in shown.kpis for figure in kpi.figures
+    ))
 
 
 def _plain(value: float | None) -> str:

@@ -1,8 +1,6 @@
 """The stuck-case list for managers: every flagged case with its reason and how long, filters, counts, CSV."""
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -15,6 +13,7 @@ from workflows.ports import FlagQuery, FlagSort
 
 from . import bp
 from .auth import safe_target
+from .csv_export import csv_chunks, spreadsheet_safe
 from .filters import query_args
 
 PAGE_SIZE = 50
@@ -109,25 +108,11 @@ CSV_COLUMNS = ("case", "subject", "reference", "setting", "process", "reason", "
 
 
 def _csv(rows: Iterator[FlaggedCase], now) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for count, row in enumerate(rows, start=1):
-        flag = row.flag
-        writer.writerow([
-            flag.case_id, _safe(row.subject_name), _safe(row.subject_ref), flag.setting, flag.process_id,
-            REASONS[flag.reason], _safe(flag.detail), flag.element_id or "", flag.assignee or "",
-            flag.candidate_role or "", flag.since.isoformat(), f"{(now - flag.since).total_seconds() / 3600:.1f}",
-            flag.detected_at.isoformat(),
-        ])
-        if count % 200 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
-
-
-def _safe(text: str) -> str:
-    """Text as a spreadsheet will not run it: a leading =, +, - or @ makes a formula (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return csv_chunks(CSV_COLUMNS, (
+        [row.flag.case_id, spreadsheet_safe(row.subject_name), spreadsheet_safe(row.subject_ref), row.flag.setting,
+         row.flag.process_id, REASONS[row.flag.reason], spreadsheet_safe(row.flag.detail), row.flag.element_id or "",
+         row.flag.assignee or "", row.flag.candidate_role or "", row.flag.since.isoformat(),
+         f"{(now - row.flag.since).total_seconds() / 3600:.1f}", row.flag.detected_at.isoformat()]
+        for row in rows
+    ))
 
