@@ -180,7 +180,10 @@ class TestRetryingAFailedStep:
         handlers.retry_incident(later, actor=user(services, "sue"), incident_id=incident.id, corrections={"count": 2})
         assert detail(services, case_id).case.data["average"] == 5 and open_elements(services, case_id) == ["close"]
         with services.uow(read_only=True) as uow:
-            assert [t.status for t in uow.timers.for_case(case_id, pending_only=False)] == [TimerStatus.FIRED]
+            [row] = uow.timers.for_case(case_id, pending_only=False)
+            assert row.status == TimerStatus.FIRED
+        [fired] = [e for e in detail(services, case_id).events if e.kind == "timer_fired"]
+        assert fired.payload["timer_id"] == row.id and fired.payload["retry_of_incident"] == incident.id
 
     def test_a_fix_clears_the_case_from_the_stuck_list_at_once(self, services, failed_compute):
         case_id, incident = failed_compute

@@ -17,6 +17,7 @@ from ..forms import validate_submission
 from ..model import Case, CaseEvent, CaseStatus, Incident, IncidentStatus, TimerStatus, User
 from ..services import Services
 from .common import is_supervisor, task_event, visible_case
+from .timers import record_fired
 
 
 @dataclass(frozen=True)
@@ -160,11 +161,7 @@ def _repeat(uow, services: Services, case: Case, run: CaseRun, incident: Inciden
                 row.status, row.attempts, row.retry_at, row.last_error = TimerStatus.PENDING, 0, None, None
                 row.lease_owner = row.lease_expires_at = None
                 uow.timers.update(row)
-        for timer in run.fire_due_timers(now=now):
-            record_event(uow, case, now, actor.username, "timer_fired", {
-                "element_id": timer.element_id, "due_at": timer.due_at.isoformat() if timer.due_at else None,
-                "retry_of_incident": incident.id,
-            })
+        record_fired(uow, case, now, actor.username, run.fire_due_timers(now=now), rows, retry_of_incident=incident.id)
         return None
     raise Conflict(f"Incident {incident.id} came from an action that cannot be repeated here; "
                    "set the case right (move its token) and close the incident.")

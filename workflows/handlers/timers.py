@@ -12,15 +12,16 @@ The rules, after the Camunda and Flowable job executors (DESIGN §6):
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..derive import record_event, sync_case
+from ..engine import WaitingTimer
 from ..errors import CaseworkError, EngineFailure, StaleCase
-from ..model import CaseEvent, CaseStatus, Timer, TimerStatus
+from ..model import Case, CaseEvent, CaseStatus, Timer, TimerStatus
 from ..services import Services
 from .common import SCHEDULER, record_incident
 
@@ -92,17 +93,7 @@ def _fire_case_timers(services: Services, case_id: int, claimed: list[Timer], ow
                 return 0
             run = services.engine.resume(services.bundles.get(uow, case.process_version_id), case.state)
             fired = run.fire_due_timers(now=now)
-            rows = {timer.task_ref: timer for timer in pending.values()}
-            for timer in fired:
-                row = rows.get(timer.task_ref)
-                due_at = timer.due_at or (row.due_at if row else None)
-                record_event(uow, case, now, SCHEDULER, "timer_fired", {
-                    "element_id": timer.element_id,
-                    "timer_id": row.id if row else None,
-                    "due_at": due_at.isoformat() if due_at else None,
-                    "late_seconds": round((now - due_at).total_seconds(), 3) if due_at else None,
-                    "worker": owner,
-                })
+            record_fired(uow, case, now, SCHEDULER, fired, pending.values(), worker=owner)
             sync_case(uow, case, run, now=now, actor=SCHEDULER, policy=services.due_policy,
                       pending_timers=list(pending.values()))
             if not fired:
@@ -126,6 +117,22 @@ def _fire_case_timers(services: Services, case_id: int, claimed: list[Timer], ow
         failure = EngineFailure(f"Firing the timer failed: {error.__class__.__name__}: {error}", kind="timer")
         _timer_failed(services, case_id, claimed, owner, failure, policy)
         return 0
+
+
+def record_fired(uow, case: Case, now: datetime, actor: str, fired: list[WaitingTimer], rows: Iterable[Timer],
+                 **extra) -> None:
+    """Append a `timer_fired` event for each timer that fired, with its row's id and how late it fired."""
+    by_ref = {row.task_ref: row for row in rows}
+    for timer in fired:
+        row = by_ref.get(timer.task_ref)
+        due_at = timer.due_at or (row.due_at if row else None)
+        record_event(uow, case, now, actor, "timer_fired", {
+            "element_id": timer.element_id,
+            "timer_id": row.id if row else None,
+            "due_at": due_at.isoformat() if due_at else None,
+            "late_seconds": round((now - due_at).total_seconds(), 3) if due_at else None,
+            **extra,
+        })
 
 
 def _release(uow, claimed: list[Timer], owner: str) -> None:
