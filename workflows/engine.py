@@ -30,6 +30,7 @@ from .engine_views import (
     WaitingMessage,
     WaitingTimer,
     element_marks,
+    element_name_of,
     event_subprocess_starts,
     flatten_correlations,
     plain_payload,
@@ -276,7 +277,7 @@ class CaseRun:
     def _token(self, task_ref: str):
         task = self._task(task_ref)
         if not tokens([task]):
-            raise Conflict(f"The case has no token at '{task.task_spec.bpmn_name or task.task_spec.name}' to move.")
+            raise Conflict(f"The case has no token at '{element_name_of(task.task_spec)}' to move.")
         return task
 
     def _task(self, task_ref: str):
@@ -291,10 +292,10 @@ class CaseRun:
     def _ready_human_task(self, task_ref: str):
         task = self._task(task_ref)
         if not task.task_spec.manual:
-            raise Conflict(f"Task '{task.task_spec.bpmn_name or task.task_spec.name}' is not a human task.")
+            raise Conflict(f"Task '{element_name_of(task.task_spec)}' is not a human task.")
         if task.state != TaskState.READY:
             raise Conflict(
-                f"Task '{task.task_spec.bpmn_name or task.task_spec.name}' is {TaskState.get_name(task.state).lower()}, not ready."
+                f"Task '{element_name_of(task.task_spec)}' is {TaskState.get_name(task.state).lower()}, not ready."
             )
         return task
 

@@ -18,6 +18,7 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 
+from .engine_views import element_id_of, element_name_of
 from .errors import Conflict, NotFound
 
 # Failed steps that can be passed over: an activity that produces data. A gateway decides
@@ -44,14 +45,6 @@ class MoveTarget:
     element_id: str
     name: str
     kind: str
-
-
-def element_id_of(spec) -> str:
-    return spec.bpmn_id or spec.name
-
-
-def element_name_of(spec) -> str:
-    return spec.bpmn_name or spec.bpmn_id or spec.name
 
 
 def tokens(tasks: Iterable) -> list[Token]:

@@ -60,6 +60,16 @@ class WaitingMessage:
     correlation: dict[str, Any]
 
 
+def element_id_of(spec) -> str:
+    """The diagram's id of the element a task spec stands for."""
+    return spec.bpmn_id or spec.name
+
+
+def element_name_of(spec) -> str:
+    """The element's name as the diagram shows it, else its id."""
+    return spec.bpmn_name or spec.bpmn_id or spec.name
+
+
 def ready_task(task) -> ReadyTask:
     spec = task.task_spec
     extensions = getattr(spec, "extensions", None) or {}
@@ -67,8 +77,8 @@ def ready_task(task) -> ReadyTask:
     instructions = extensions.get("instructionsForEndUser") or spec.documentation or ""
     return ReadyTask(
         task_ref=str(task.id),
-        element_id=spec.bpmn_id or spec.name,
-        title=spec.bpmn_name or spec.bpmn_id or spec.name,
+        element_id=element_id_of(spec),
+        title=element_name_of(spec),
         lane=spec.lane,
         form_ref=properties.get("formJsonSchemaFilename"),
         ui_form_ref=properties.get("formUiSchemaFilename"),
@@ -222,7 +232,7 @@ def event_subprocess_starts(bundle, *, completed: bool) -> list[tuple[str, Messa
         for task_spec in getattr(specs.get(name), "task_specs", {}).values():
             definition = getattr(task_spec, "event_definition", None)
             if isinstance(task_spec, StartEvent) and isinstance(definition, MessageEventDefinition):
-                found.append((task_spec.bpmn_id or task_spec.name, definition))
+                found.append((element_id_of(task_spec), definition))
     return found
 
 
@@ -240,5 +250,5 @@ def waiting_definitions(workflow, kind) -> list[tuple[Any, Any, str]]:
         for index, ed in enumerate(inner):
             if isinstance(ed, kind):
                 element = spec.outputs[index] if isinstance(spec, EventBasedGateway) else spec
-                found.append((task, ed, element.bpmn_id or element.name))
+                found.append((task, ed, element_id_of(element)))
     return found
