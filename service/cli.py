@@ -152,21 +152,42 @@ def deploy(path: Path):
 
 @main.command()
 @click.argument("path", type=click.Path(path_type=Path))
-def validate(path: Path):
-    """Check the diagram set(s) at PATH without deploying; exit 1 if any problem is found."""
+@click.option("--strict", is_flag=True, help="Fail on warnings too, not only on errors.")
+def validate(path: Path, strict: bool):
+    """Check the diagram set(s) at PATH without deploying; exit 1 on any error (or warning, with --strict)."""
+    failed = False
+    for name, problems in _validation_reports(path):
+        errors = sum(problem.is_error for problem in problems)
+        warnings = len(problems) - errors
+        failed = failed or bool(errors) or (strict and bool(warnings))
+        click.echo(f"{name}: {errors} error(s), {warnings} warning(s)" if problems else f"{name}: ok")
+        for problem in problems:
+            click.echo(f"  {problem}")
+    sys.exit(1 if failed else 0)
+
+
+def _validation_reports(path: Path) -> list[tuple[str, list]]:
+    """Validate each set at PATH; any failure becomes one ClickException line, never a traceback."""
     from .config import from_environment
 
-    library = _library(from_environment()["BPMN_PATH"])
-    failed = False
-    for diagram_set in _diagram_sets(path):
-        problems = catalog.validate(catalog.with_dependencies(diagram_set, library))
-        if problems:
-            failed = True
-            click.echo(f"{diagram_set.name}: {len(problems)} problem(s)")
-            _print_problems(problems)
-        else:
-            click.echo(f"{diagram_set.name}: ok")
-    sys.exit(1 if failed else 0)
+    # The catalog logs unexpected failures with their traceback; here they are reported as one line.
+    core_log = logging.getLogger("workflows")
+    level = core_log.level
+    core_log.setLevel(logging.CRITICAL + 1)
+    try:
+        library = _library(from_environment()["BPMN_PATH"])
+        return [(diagram_set.name, catalog.validate(catalog.with_dependencies(diagram_set, library)))
+                for diagram_set in _diagram_sets(path)]
+    except click.ClickException:
+        raise
+    except DiagramError as err:
+        raise click.ClickException(str(err)) from err
+    except OSError as err:
+        raise click.ClickException(f"{path} could not be read: {err}.") from err
+    except Exception as err:
+        raise click.ClickException(f"{path} could not be validated ({type(err).__name__}: {err}).") from err
+    finally:
+        core_log.setLevel(level)
 
 
 @main.group()

@@ -2,9 +2,10 @@
 
 A diagram set is a folder: `*.bpmn`, `*.dmn`, `forms/*.schema.json` (+ `*.uischema.json`)
 and `tests/*.yaml`. `bpmn/common/` holds processes other sets call; `with_dependencies`
-copies what a set needs from it. `build_bundles` checks a whole set and refuses it with
-every problem found; `bundle_from_files` rebuilds one deployed process from its stored
-files, without the deployment checks, so a running case always reloads.
+copies what a set needs from it. `validate` lists a set's errors and warnings (the rules
+are in lint_rules.py); `build_bundles` refuses a set with every error found, while warnings
+never stop it; `bundle_from_files` rebuilds one deployed process from its stored files,
+without the deployment checks, so a running case always reloads.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 
-from . import diagram_xml, lint
+from . import diagram_xml, lint, lint_rules
 from .compiler import SpecCompiler
 from .errors import DiagramError, DiagramProblem
 from .timers import install_clocked_timers
@@ -136,44 +137,48 @@ def _library_providers(name: str, library: Sequence[DiagramSet]) -> dict[tuple[s
 
 
 def build_bundles(diagram_set: DiagramSet) -> dict[str, ProcessBundle]:
-    """Check and parse a diagram set: one bundle per deployable process, or DiagramError with every problem."""
+    """Check and parse a diagram set: one bundle per deployable process, or DiagramError with every error."""
+    bundles, problems = _checked(diagram_set)
+    if any(problem.is_error for problem in problems):
+        raise DiagramError(problems)
+    return bundles
+
+
+def validate(diagram_set: DiagramSet) -> list[DiagramProblem]:
+    """List a set's errors (which stop it from deploying), then its warnings; [] when it has neither."""
+    return _checked(diagram_set)[1]
+
+
+def _checked(diagram_set: DiagramSet) -> tuple[dict[str, ProcessBundle], list[DiagramProblem]]:
     try:
         bundles, problems = _check_and_build(diagram_set)
     except Exception as exc:
         logger.exception("Unexpected failure while checking diagram set %s", diagram_set.name)
-        raise DiagramError(DiagramProblem(f"the diagrams could not be checked ({type(exc).__name__}: {exc}).")) from exc
-    if problems:
-        raise DiagramError(sorted(problems, key=lambda p: (p.file or "", p.line or 0)))
-    for process_id, bundle in bundles.items():
-        _remember((diagram_set.content_hash, process_id), bundle)
-    return bundles
+        return {}, [DiagramProblem(f"the diagrams could not be checked ({type(exc).__name__}: {exc}).")]
+    if not any(problem.is_error for problem in problems):
+        for process_id, bundle in bundles.items():
+            _remember((diagram_set.content_hash, process_id), bundle)
+    return bundles, lint_rules.in_report_order(problems)
 
 
 def _check_and_build(diagram_set: DiagramSet) -> tuple[dict[str, ProcessBundle], list[DiagramProblem]]:
     bpmn, dmn, problems = _parse_documents(diagram_set.files)
     compiler = SpecCompiler(bpmn, dmn)
     index = lint.DiagramIndex.of(bpmn, dmn)
-    problems += _lint(diagram_set, bpmn, dmn, index, compiler.flavour)
+    problems += lint_rules.check_diagram_set(files=diagram_set.files, dependency_files=diagram_set.dependency_files,
+                                             bpmn=bpmn, dmn=dmn, index=index, flavour=compiler.flavour)
     trees = {process_id: compiler.process_tree(process_id)
              for process_id in _deployable(index, diagram_set.dependency_files)}
-    problems += _without_repeats(compiler.problems, problems, bpmn)
+    problems += _without_repeats(compiler.problems, [p for p in problems if p.is_error], bpmn)
     bundles = {}
     for process_id, tree in trees.items():
         if tree is None:
-            problems += [] if problems else [DiagramProblem(f"process '{process_id}' could not be built.")]
+            if not any(problem.is_error for problem in problems):
+                problems.append(DiagramProblem(f"process '{process_id}' could not be built."))
             continue
         bundles[process_id], clashes = _bundle(process_id, *tree, diagram_set.files, compiler.flavour)
         problems += clashes
     return bundles, problems
-
-
-def validate(diagram_set: DiagramSet) -> list[DiagramProblem]:
-    """List what stops a diagram set from deploying; [] when it is deployable."""
-    try:
-        build_bundles(diagram_set)
-    except DiagramError as exc:
-        return exc.problems
-    return []
 
 
 def bundle_from_files(process_id: str, files: Mapping[str, bytes]) -> ProcessBundle:
@@ -199,7 +204,8 @@ def bundle_from_files(process_id: str, files: Mapping[str, bytes]) -> ProcessBun
     if tree is None:
         missing = [DiagramProblem(f"process '{missing}' is not defined in these files.")
                    for missing in sorted(compiler.missing)]
-        raise DiagramError(problems + compiler.problems + missing)
+        raise DiagramError(problems + compiler.problems + missing
+                           or [DiagramProblem(f"process '{process_id}' could not be rebuilt.")])
     _remember(key, bundle)
     return bundle
 
@@ -224,20 +230,6 @@ def _parse_documents(files: Mapping[str, bytes]):
             else:
                 kind[path] = root
     return bpmn, dmn, problems
-
-
-def _lint(diagram_set: DiagramSet, bpmn, dmn, index: lint.DiagramIndex, flavour: str) -> list[DiagramProblem]:
-    own_bpmn = {path: root for path, root in bpmn.items() if path not in diagram_set.dependency_files}
-    problems = lint.check_duplicate_ids(index)
-    if len(own_bpmn) == sum(1 for path in diagram_set.files if path.lower().endswith(".bpmn")
-                            and path not in diagram_set.dependency_files):
-        problems += lint.check_executable(own_bpmn)  # unreliable when a file could not be read
-    problems += lint.check_calls(index)
-    problems += lint.check_decisions(index, bpmn=bpmn, dmn=dmn, flavour=flavour)
-    problems += lint.check_sequence_flows(bpmn)
-    problems += lint.check_timers(bpmn)
-    problems += lint.check_forms(diagram_set.files, bpmn)
-    return problems
 
 
 def _deployable(index: lint.DiagramIndex, dependency_files: frozenset[str]) -> list[str]:

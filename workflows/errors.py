@@ -19,14 +19,27 @@ class CaseworkError(Exception):
         return self.message
 
 
+ERROR = "error"
+WARNING = "warning"
+
+
 @dataclass(frozen=True)
 class DiagramProblem:
-    """One thing wrong with a diagram set, located as precisely as we can."""
+    """One thing wrong with a diagram set, located as precisely as we can.
+
+    An error stops the set from deploying; a warning is reported and the set still deploys.
+    """
 
     message: str
     file: str | None = None
     element_id: str | None = None
     line: int | None = None
+    severity: str = ERROR
+
+    @property
+    def is_error(self) -> bool:
+        """Tell whether this problem stops the set from deploying."""
+        return self.severity == ERROR
 
     def __str__(self) -> str:
         where = []
@@ -37,7 +50,8 @@ class DiagramProblem:
         if self.line:
             where.append(f"line {self.line}")
         prefix = ", ".join(where)
-        return f"{prefix}: {self.message}" if prefix else self.message
+        message = self.message if self.is_error else f"warning: {self.message}"
+        return f"{prefix}: {message}" if prefix else message
 
 
 class DiagramError(CaseworkError):
@@ -48,7 +62,10 @@ class DiagramError(CaseworkError):
             problems = [DiagramProblem(problems)]
         elif isinstance(problems, DiagramProblem):
             problems = [problems]
-        self.problems = list(problems)
+        # Warnings never stop a deployment, so the error carries only the errors.
+        self.problems = [p for p in problems if p.is_error]
+        if not self.problems:
+            raise ValueError("A DiagramError needs at least one error; warnings alone never stop a set.")
         super().__init__("; ".join(str(p) for p in self.problems))
 
 

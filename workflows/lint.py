@@ -29,6 +29,7 @@ from .diagram_xml import (
     resolve_form,
 )
 from .errors import DiagramProblem
+from .lint_scripts import script_problem
 
 _CONTAINERS = ("process", "subProcess", "transaction", "adHocSubProcess")
 _TIMER_KINDS = {"timeDate": "timer date", "timeDuration": "timer duration", "timeCycle": "timer cycle"}
@@ -218,7 +219,8 @@ def timer_problem(kind: str, text: str | None) -> str | None:
     try:
         value = ast.literal_eval(expression)
     except Exception:
-        return None  # a real expression, evaluated when the timer starts
+        # A real expression, evaluated when the timer starts: it must pass the script sandbox.
+        return script_problem(kind, expression, expression=True)
     if not isinstance(value, str):
         return f"{kind} {expression} is not ISO 8601 text; quote one, e.g. \"PT24H\"."
     try:

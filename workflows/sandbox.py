@@ -29,6 +29,7 @@ from RestrictedPython.transformer import (
 
 from .errors import ScriptRejected
 from .sandbox_guards import (
+    DENIED_ATTRIBUTES,
     MAX_FORMAT_WIDTH,
     MAX_ITEMS,
     _augitem,
@@ -40,6 +41,7 @@ from .sandbox_guards import (
     _loop_guard,
     _refuse,
     _write,
+    denied_attribute_message,
 )
 
 REFUSED_BUILTINS = (
@@ -77,9 +79,13 @@ def _guarded_sum(items: Any, start: Any = 0) -> Any:
     return sum(items, start)
 
 
+def _refused_builtin_message(name: str) -> str:
+    return f"'{name}' is not available in scripts"
+
+
 def _refused_builtin(name: str) -> Callable[..., None]:
     def refused(*args: Any, **kwargs: Any) -> None:
-        _refuse(f"'{name}' is not available in scripts")
+        _refuse(_refused_builtin_message(name))
     return refused
 
 
@@ -189,5 +195,27 @@ def _compile(source: str, mode: str) -> CodeType:
 
 
 def check_script(source: str, *, expression: bool = False) -> None:
-    """Raise SyntaxError or ScriptRejected if the sandbox would refuse this script or expression."""
-    _compile(source.lstrip(" \t") if expression else source, "eval" if expression else "exec")
+    """Raise SyntaxError or ScriptRejected if the sandbox would refuse this script or expression; never run it."""
+    source, mode = (source.lstrip(" \t"), "eval") if expression else (source, "exec")
+    _compile(source, mode)
+    _refuse_forbidden_calls(ast.parse(source, "<string>", mode))
+
+
+def _refuse_forbidden_calls(tree: ast.AST) -> None:
+    """Raise ScriptRejected for what the run-time guards would refuse whatever the case data."""
+    # A refused builtin is called through its name unless the script rebinds that name;
+    # task data cannot rebind it to anything callable, since it is serialised as JSON.
+    bound = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in REFUSED_BUILTINS and node.func.id not in bound:
+                raise ScriptRejected(_refused_builtin_message(node.func.id))
+        elif isinstance(node, ast.Attribute) and node.attr in DENIED_ATTRIBUTES:
+            raise ScriptRejected(denied_attribute_message(node.attr))

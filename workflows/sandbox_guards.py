@@ -215,9 +215,13 @@ def _sized_str_method(text: str, name: str, method: Callable[..., str]) -> Calla
     return call
 
 
+def denied_attribute_message(name: str) -> str:
+    return f"'.{name}' is not allowed in scripts"
+
+
 def _getattr(target: Any, name: str) -> Any:
     if name in DENIED_ATTRIBUTES:
-        _refuse(f"'.{name}' is not allowed in scripts")
+        _refuse(denied_attribute_message(name))
     try:
         value = safer_getattr_raise(target, name)
     except NotImplementedError as err:

@@ -7,7 +7,7 @@ raises on these files, only DiagramError may come out of the catalog.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 import pytest
 
@@ -65,6 +65,28 @@ EXPECTED: dict[str, tuple[str, object]] = {
     NESTED: (REJECTED, "process id 'Level2' is already declared in call_activity_level_2.bpmn"),
 }
 
+# Warnings per set, counted by rule; a set not listed gets none. Warnings never stop a deployment.
+NO_LANE, NO_FORM, NO_DEFAULT, UNREACHABLE = ("in no named lane", "names no form", "has no default flow",
+                                             "no path of sequence flows reaches")
+EXPECTED_WARNINGS: dict[str, dict[str, int]] = {
+    "bpmn-js-examples/kitchen-sink.bpmn": {NO_LANE: 2, NO_FORM: 1, UNREACHABLE: 2},
+    "bpmn-js-examples/nested-subprocesses.bpmn": {NO_LANE: 5, NO_FORM: 5},
+    "miwg/reference/C.1.0.bpmn": {NO_FORM: 4, NO_DEFAULT: 2},
+    "miwg/reference/C.3.0.bpmn": {NO_LANE: 4, NO_FORM: 4},
+    "miwg/reference/C.4.0.bpmn": {NO_LANE: 9, NO_FORM: 18},
+    "miwg/reference/C.7.0.bpmn": {NO_FORM: 3},
+    "miwg/reference/C.9.0.bpmn": {NO_LANE: 1, NO_FORM: 1, NO_DEFAULT: 1},
+    "miwg/reference/C.9.1.bpmn": {NO_LANE: 1, NO_FORM: 1},
+    # Its lanes list ids without the "Approvals." prefix its tasks carry, so SpiffWorkflow finds no lane.
+    "spiffworkflow/bpmn/Approvals.bpmn": {NO_LANE: 10},
+    "spiffworkflow/bpmn/boundary_timer_on_task.bpmn": {NO_LANE: 1, NO_FORM: 1},
+    "spiffworkflow/bpmn/exclusive_gateway_no_default.bpmn": {NO_DEFAULT: 1},
+    "spiffworkflow/bpmn/inclusive_gateway.bpmn": {NO_LANE: 1, NO_FORM: 1, NO_DEFAULT: 1},
+    "spiffworkflow/bpmn/lanes.bpmn": {NO_FORM: 3},  # Camunda forms, which Casework does not show
+    "spiffworkflow/bpmn/timer-non-interrupt-boundary.bpmn": {NO_LANE: 2, NO_FORM: 2},
+    "spiffworkflow/bpmn/transaction.bpmn": {NO_LANE: 2, NO_FORM: 2},
+}
+
 # The nested call-activity set has several faults; each must be reported, located.
 NESTED_PROBLEMS = {
     ("call_activity_level_2b.bpmn", "Level2"): "process id 'Level2' is already declared",
@@ -112,7 +134,7 @@ def test_the_catalog_deploys_or_refuses_with_located_problems(name):
     assert outcome == expected_outcome, detail
     if outcome == REJECTED:
         assert any(expected_detail in problem.message for problem in detail), detail
-        assert catalog.validate(diagram_set) == detail
+        assert [problem for problem in catalog.validate(diagram_set) if problem.is_error] == detail
     else:
         assert sorted(bundles) == expected_detail
         for bundle in bundles.values():
@@ -137,3 +159,25 @@ def test_deployed_corpus_processes_rebuild_from_their_files(monkeypatch):
             for process_id in process_ids:
                 rebuilt = catalog.bundle_from_files(process_id, SETS[name].files)
                 assert rebuilt.spec.name == process_id
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_each_set_gets_the_expected_warnings_located_after_its_errors(name):
+    problems = catalog.validate(SETS[name])
+    warnings = [problem for problem in problems if not problem.is_error]
+    assert problems[len(problems) - len(warnings):] == warnings, "errors come first"
+    rules = Counter(next((rule for rule in (NO_LANE, NO_FORM, NO_DEFAULT, UNREACHABLE) if rule in w.message), w.message)
+                    for w in warnings)
+    assert rules == Counter(EXPECTED_WARNINGS.get(name, {}))
+    assert all(w.file in SETS[name].files and w.element_id and w.line for w in warnings)
+    assert all(str(w).split(": ", 1)[1].startswith("warning: ") for w in warnings)
+
+
+@pytest.mark.parametrize("name", [name for name, (outcome, _) in EXPECTED.items() if outcome == DEPLOYABLE])
+def test_a_task_is_warned_about_exactly_when_spiffworkflow_gives_it_no_lane(name):
+    unlaned = {w.element_id for w in catalog.validate(SETS[name]) if NO_LANE in w.message}
+    bundles = catalog.build_bundles(SETS[name])
+    human = {task.bpmn_id: task.lane for bundle in bundles.values()
+             for spec in (bundle.spec, *bundle.subprocess_specs.values()) for task in spec.task_specs.values()
+             if type(task).__name__ in ("UserTask", "ManualTask")}
+    assert unlaned == {task_id for task_id, lane in human.items() if not lane}

@@ -117,8 +117,21 @@ class TestScriptsThatMisbehave:
         "import os",
         "secret = open('/etc/passwd').read()",
         "cls = ().__class__",
+    ], ids=["import-os", "read-file", "dunder"])
+    def test_a_script_using_what_the_sandbox_forbids_is_refused_at_deployment(self, as_user, script):
+        files = {"scripted.bpmn": SCRIPT_PROCESS.replace("{script}", script)}
+        response = deploy(as_user, "scripted", files)
+        assert response.status_code == 400, response.json
+        problems = str(response.json)
+        assert "the_script" in problems and "sandbox forbids" in problems
+        listed = as_user("sue").get("/process-versions?process_id=scripted").json
+        assert listed["items"] == [], "nothing was deployed"
+
+    @pytest.mark.parametrize("script", [
         "while True:\n    pass",
-    ], ids=["import-os", "read-file", "dunder", "endless-loop"])
+        "ratio = 1 / 0",
+        "big = 'x' * 10**8",
+    ], ids=["endless-loop", "division-by-zero", "huge-allocation"])
     def test_a_bad_script_raises_an_incident_and_the_worker_carries_on(self, as_user, script):
         files = {"scripted.bpmn": SCRIPT_PROCESS.replace("{script}", script)}
         assert deploy(as_user, "scripted", files).status_code == 201

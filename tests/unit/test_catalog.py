@@ -119,8 +119,28 @@ class TestBuildingBundles:
         assert isinstance(timer, ClockedDurationTimerEventDefinition)
         assert BpmnWorkflow(bundle.spec, bundle.subprocess_specs).spec is bundle.spec
 
-    def test_validate_lists_nothing_for_a_deployable_set(self):
-        assert catalog.validate(catalog.read_diagram_set(DIAGRAMS / "intake")) == []
+    def test_validate_lists_no_error_for_a_deployable_set_only_its_warnings(self):
+        problems = catalog.validate(catalog.read_diagram_set(DIAGRAMS / "intake"))
+        assert [(p.element_id, p.severity) for p in problems] == [
+            ("record_intake", "warning"), ("chase_intake", "warning"), ("chase_intake", "warning")]
+
+    def test_a_set_with_only_warnings_deploys(self):
+        files = {"a.bpmn": bpmn(process("main", '<bpmn:userTask id="review"/>'))}
+        assert {p.severity for p in catalog.validate(DiagramSet("t", files))} == {"warning"}
+        assert list(catalog.build_bundles(DiagramSet("t", files))) == ["main"]
+
+    def test_errors_come_first_then_warnings_each_by_file_and_line(self):
+        files = {"b.bpmn": bpmn(process("main", '<bpmn:userTask id="review"/>',
+                                        timer_event("timeDuration", "PT1H"))),
+                 "a.bpmn": bpmn(process("other", '<bpmn:userTask id="check"/>', executable="false"),
+                                process("broken", '<bpmn:callActivity id="c" calledElement="x"/>'))}
+        problems = catalog.validate(DiagramSet("t", files))
+        assert [(p.severity, p.file, p.element_id) for p in problems] == [
+            ("error", "a.bpmn", "c"), ("error", "b.bpmn", "wait"),
+            ("warning", "b.bpmn", "review"), ("warning", "b.bpmn", "review")]
+        with pytest.raises(DiagramError) as raised:
+            catalog.build_bundles(DiagramSet("t", files))
+        assert [p.element_id for p in raised.value.problems] == ["c", "wait"]
 
     def test_a_process_called_by_another_is_not_deployed_on_its_own(self):
         files = {"a.bpmn": bpmn(process("main", '<bpmn:callActivity id="call" calledElement="helper"/>'),

@@ -73,7 +73,7 @@ class TestWorkingTasks:
         assert handlers.get_case(services, case_id=case.id).case.version == 1
 
     def test_a_failing_script_rolls_back_and_records_an_incident(self, services):
-        deploy(services, "scripted", {"s.bpmn": SCRIPT_PROCESS.replace("{script}", "import os").encode()})
+        deploy(services, "scripted", {"s.bpmn": SCRIPT_PROCESS.replace("{script}", "ratio = 1 / 0").encode()})
         case = handlers.start_case(services, actor=SUE, process_id="scripted")
         task = the_open_task(services, case.id)
         with pytest.raises(EngineFailure) as failed:
