@@ -22,7 +22,7 @@ from pathlib import Path
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 
 from . import diagram_xml, lint, lint_rules
-from .compiler import SpecCompiler
+from .compiler import SpecCompiler, connect_loop_merges
 from .errors import DiagramError, DiagramProblem
 from .timers import install_clocked_timers
 
@@ -260,6 +260,7 @@ def _without_repeats(found: list[DiagramProblem], known: list[DiagramProblem], b
 
 def _bundle(process_id, spec, subprocess_specs, files, flavour) -> tuple[ProcessBundle, list[DiagramProblem]]:
     install_clocked_timers([spec, *subprocess_specs.values()])
+    connect_loop_merges([spec, *subprocess_specs.values()])
     forms, clashes = _forms(process_id, [spec, *subprocess_specs.values()], files)
     bundle = ProcessBundle(process_id=process_id, name=spec.description or process_id, spec=spec,
                            subprocess_specs=subprocess_specs, forms=forms, flavour=flavour)

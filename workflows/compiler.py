@@ -17,6 +17,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
@@ -191,3 +192,17 @@ def _element_in_traceback(exc: BaseException) -> etree._Element | None:
         if elements:
             return max(elements, key=lambda element: sum(1 for _ in element.iterancestors()))
     return None
+
+
+def connect_loop_merges(specs: list[BpmnProcessSpec]) -> None:
+    """Let every loop and multi-instance collect the instances of a case made before these specs were parsed.
+
+    SpiffWorkflow connects an instance's spec to its loop only when it creates an instance, so
+    a case reloaded on freshly parsed specs (after a restart, a cache eviction or a migration)
+    would otherwise never gather its running instances and stall.
+    """
+    for process_spec in specs:
+        for loop in process_spec.task_specs.values():
+            instance = process_spec.task_specs.get(loop.task_spec) if isinstance(loop, LoopTask) else None
+            if instance is not None and not instance.completed_event.is_connected(loop.merge_child):
+                instance.completed_event.connect(loop.merge_child)

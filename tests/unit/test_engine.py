@@ -394,3 +394,39 @@ class TestScriptHelpers:
         assert restored.data()["admitted_on"] == T0.date()
         assert restored.data()["next_review"] == T0 + timedelta(days=1)
 
+
+FAN_OUT = b'''<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="fan_out_defs" targetNamespace="x">
+  <bpmn:process id="fan_out" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="call_provider" name="Call a provider">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:multiInstanceLoopCharacteristics>
+        <bpmn:loopDataInputRef>providers</bpmn:loopDataInputRef>
+        <bpmn:inputDataItem id="provider" name="provider" />
+      </bpmn:multiInstanceLoopCharacteristics>
+    </bpmn:userTask>
+    <bpmn:userTask id="choose_provider" name="Choose a provider">
+      <bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="call_provider" />
+    <bpmn:sequenceFlow id="f2" sourceRef="call_provider" targetRef="choose_provider" />
+    <bpmn:sequenceFlow id="f3" sourceRef="choose_provider" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>'''
+
+
+class TestReloadingOnFreshlyParsedDiagrams:
+    def test_a_running_multi_instance_gathers_its_instances_after_the_diagrams_are_parsed_again(self, engine, monkeypatch):
+        files = {"fan_out.bpmn": FAN_OUT}
+        run = engine.start(catalog.bundle_from_files("fan_out", files), data={"providers": ["a", "b"]}, now=T0)
+        state = run.serialize()
+        monkeypatch.setattr(catalog, "_bundle_cache", type(catalog._bundle_cache)())  # as after a restart
+
+        run = engine.resume(catalog.bundle_from_files("fan_out", files), state)
+        instances = run.ready_tasks()
+        assert [task.element_id for task in instances] == ["call_provider", "call_provider"]
+        for task in instances:
+            run.complete_task(task.task_ref, {}, now=T0)
+        assert [task.element_id for task in run.ready_tasks()] == ["choose_provider"]
