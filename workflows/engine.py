@@ -1,6 +1,7 @@
 """Facade over SpiffWorkflow: start, step, complete, timers, messages, (de)serialise.
 
-Nothing outside this module (and its engine_views, engine_failures) touches a `BpmnWorkflow`. Every operation runs at an
+Nothing outside this module and its companions (engine_views, engine_failures, engine_repair,
+engine_migration) touches a `BpmnWorkflow`. Every operation runs at an
 injected time, turns whatever SpiffWorkflow raises into an `EngineFailure` naming the
 element, prunes finished history (see pruning.py) and refuses to leave an active case
 with nothing to do (`StalledCase`).

@@ -120,3 +120,7 @@ class ScriptRejected(CaseworkError):
 
 class StalledCase(EngineFailure):
     """The case is active but has nothing ready and nothing waiting: it would go quiet."""
+
+
+class MigrationRefused(Conflict):
+    """A running case cannot move onto another process version safely; the message names the step in the way."""

@@ -90,6 +90,11 @@ class CaseSerializer:
     def spiff_version(self) -> str:
         return self._serializer.VERSION
 
+    @property
+    def registry(self):
+        """SpiffWorkflow's converter registry: specs compared through it compare as they are stored."""
+        return self._serializer.registry
+
     def dumps(self, workflow: BpmnWorkflow) -> str:
         """Serialise a workflow (without its specs) to JSON text."""
         registry = self._serializer.registry

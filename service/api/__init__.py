@@ -7,3 +7,4 @@ from . import auth, errors, views  # noqa: E402,F401  (register hooks and routes
 from . import repairs  # noqa: E402,F401  (a supervisor's fixes)
 from . import process_view  # noqa: E402,F401
 from . import kpis  # noqa: E402,F401
+from . import migrations  # noqa: E402,F401  (version differences, moving cases)

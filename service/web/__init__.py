@@ -9,3 +9,4 @@ csrf = CSRFProtect()
 from . import auth, case_actions, case_page, case_repairs, errors, inbox, presentation, stuck, task_page, vendor  # noqa: E402,F401  (register hooks and routes on bp)
 from . import process_view  # noqa: E402,F401
 from . import kpis  # noqa: E402,F401
+from . import migrations  # noqa: E402,F401  (version differences, moving cases)
