@@ -104,6 +104,9 @@ def describe_event(event) -> str:
         what = payload.get("reason", "")
     elif event.kind == "token_moved":
         what = f"from {payload.get('from_name')} to {payload.get('to_name')} (reason: {payload.get('reason')})"
+    elif event.kind == "case_migration_refused":
+        text = f"tried to move the case to version {payload.get('to_version')}, which was refused"
+        what = payload.get("reason", "")
     elif event.kind == "case_migrated":
         text = f"moved the case from version {payload.get('from_version')} to version {payload.get('to_version')}"
         what = "; ".join(f"{step.get('name')} ({', '.join(step.get('changes') or [])})"

@@ -181,7 +181,12 @@ class TestMovingCases:
         assert f"Case {cases['Cy']}: refused: The case is waiting at the timer 'Order + GMLOS'" in results
         assert [version_of(services, cases[n]) for n in ("Ada", "Bo", "Cy")] == [2, 2, 1]
         cy_after = handlers.get_case(services, case_id=cases["Cy"])
-        assert (cy_after.case.version, cy_after.events) == (cy_before.case.version, cy_before.events), "nothing written"
+        assert (cy_after.case.version, cy_after.case.state) == (cy_before.case.version, cy_before.case.state), "untouched"
+        [attempt] = cy_after.events[len(cy_before.events):]
+        assert (attempt.kind, attempt.actor, attempt.payload["to_version"]) == ("case_migration_refused", "sue", 2)
+        assert attempt.payload["reason"].startswith("The case is waiting at the timer 'Order + GMLOS'")
+        page = text_of(sue.get(f"/cases/{cases['Cy']}"))
+        assert "tried to move the case to version 2, which was refused: The case is waiting at the timer" in page
         # Ada's review opened under the old rule: same task, same assignee, same due time; it reads as version 2 draws it.
         moved = review_task(services, cases["Ada"])
         assert (moved.id, moved.task_ref, moved.assignee, moved.due_at) == (

@@ -16,7 +16,7 @@ from .. import engine_migration
 from ..derive import record_event, sync_case
 from ..engine_views import element_name_of
 from ..errors import CaseworkError, Forbidden, InvalidInput, MigrationRefused, NotFound, StaleCase
-from ..model import Case, CaseStatus, TimerStatus, User
+from ..model import Case, CaseEvent, CaseStatus, TimerStatus, User
 from ..ports import UnitOfWork, VersionLoad
 from ..services import Services
 from ..versions import ElementChange, VersionDiff, VersionLabel, diff_versions
@@ -150,10 +150,22 @@ def _migrate_one(services: Services, actor: User, case_id: int, versions: dict[i
             uow.commit()
     except StaleCase:
         reason = f"Case {case_id} was changed by someone else while it was being moved; nothing was changed. Try again."
-        return MigrationResult(case_id, False, target.version, from_version, reason)
+        return _refused(services, actor, case_id, target, from_version, reason)
     except CaseworkError as refused:
-        return MigrationResult(case_id, False, target.version, from_version, refused.message)
+        return _refused(services, actor, case_id, target, from_version, refused.message)
     return MigrationResult(case_id, True, target.version, from_version)
+
+
+def _refused(services: Services, actor: User, case_id: int, target: VersionLoad, from_version: int | None,
+             reason: str) -> MigrationResult:
+    """Record the refused attempt in the case's history (its own transaction: the case itself is untouched)."""
+    with services.uow() as uow:
+        uow.events.append(CaseEvent(case_id, services.clock.now(), actor.username, "case_migration_refused", {
+            "from_version": from_version, "to_version": target.version,
+            "to_process_version_id": target.process_version_id, "reason": reason,
+        }))
+        uow.commit()
+    return MigrationResult(case_id, False, target.version, from_version, reason)
 
 
 def _migrate(services: Services, uow: UnitOfWork, case: Case, source: VersionLoad, target: VersionLoad, *,
