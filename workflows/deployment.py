@@ -17,10 +17,12 @@ def deploy_diagram_set(
     diagram_set: catalog.DiagramSet,
     library: Sequence[catalog.DiagramSet] = (),
     actor: User | None,
+    note: str | None = None,
 ) -> list[ProcessVersion]:
     """Validate a diagram set and deploy each of its processes as a new version.
 
-    A process whose files are unchanged since its latest version keeps that version.
+    `note` says what changed and why. A process whose files are unchanged since its latest
+    version keeps that version (and its note).
     Nothing is deployed when any problem is found (DiagramError lists them all).
     """
     if actor is not None and not any(actor.has_role(role) for role in DEPLOYER_ROLES):
@@ -46,6 +48,7 @@ def deploy_diagram_set(
                         setting=diagram_set.name,
                         deployed_by=actor.username if actor else "system",
                         deployed_at=now,
+                        note=note,
                     )
                 )
             )

@@ -51,6 +51,26 @@ class ProcessVersion:
     setting: str
     deployed_by: str
     deployed_at: datetime
+    note: str | None = None  # the designer's account of what changed and why
+    id: int | None = None
+
+
+@dataclass
+class ProcessDraft:
+    """The working copy of one diagram set that designers edit before deploying it.
+
+    `revision` counts the saves, so a designer saving over someone else's newer save is refused;
+    a draft nobody has saved yet has revision 0, no id and no saver.
+    """
+
+    set_name: str
+    revision: int = 0
+    files: dict[str, bytes] = field(default_factory=dict)
+    based_on_version_id: int | None = None  # the deployed version it was copied from
+    created_by: str | None = None
+    created_at: datetime | None = None
+    updated_by: str | None = None
+    updated_at: datetime | None = None
     id: int | None = None
 
 

@@ -23,6 +23,7 @@ from .model import (
     Incident,
     MessageWait,
     Note,
+    ProcessDraft,
     ProcessVersion,
     TaskInCase,
     TaskStatus,
@@ -43,6 +44,52 @@ class ProcessVersionRepository(Protocol):
     def list(self, *, process_id: str | None = None) -> list[ProcessVersion]: ...
     def settings_by_process(self) -> dict[str, str]:
         """Every deployed process id with the setting of its latest version (no files read)."""
+
+
+@dataclass(frozen=True)
+class VersionEntry:
+    """A deployed process version as the designer's history lists it: its file paths, not their bytes."""
+
+    id: int
+    process_id: str
+    version: int
+    name: str
+    setting: str
+    content_hash: str
+    deployed_by: str
+    deployed_at: datetime
+    note: str | None
+    paths: tuple[str, ...]
+
+
+class DraftRepository(Protocol):
+    """The designers' working copies of diagram sets, one per set, and the history they start from."""
+
+    def get(self, set_name: str) -> ProcessDraft | None:
+        """The set's draft with its files, or None."""
+
+    def list(self) -> list[ProcessDraft]:
+        """Every draft, by set name, without its files."""
+
+    def add(self, draft: ProcessDraft) -> bool:
+        """Store a new draft with its files and give it an id; False when the set already has one."""
+
+    def save(self, draft: ProcessDraft, *, expected_revision: int, changed: Mapping[str, bytes]) -> bool:
+        """Write the `changed` files, the draft's revision and who saved it when, if the stored revision is expected.
+
+        False, and nothing written, when someone saved since `expected_revision`.
+        """
+
+    def rebase(self, draft_id: int, *, based_on_version_id: int | None) -> None: ...
+
+    def remove(self, draft_id: int, *, revision: int | None = None) -> bool:
+        """Delete the draft and its files (only at `revision` if given); False when nothing was deleted."""
+
+    def latest_version(self, set_name: str) -> ProcessVersion | None:
+        """The most recently deployed version of any process of the set, with its files."""
+
+    def history(self) -> list[VersionEntry]:
+        """Every deployed version, by setting, process and version, without file contents."""
 
 
 class CaseRepository(Protocol):
@@ -357,6 +404,7 @@ class UnitOfWork(Protocol):
     """One action, one transaction: `with uow: ...; uow.commit()`; leaving without commit rolls back."""
 
     processes: ProcessVersionRepository
+    drafts: DraftRepository
     cases: CaseRepository
     tasks: TaskRepository
     timers: TimerRepository

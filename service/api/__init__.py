@@ -8,3 +8,4 @@ from . import repairs  # noqa: E402,F401  (a supervisor's fixes)
 from . import process_view  # noqa: E402,F401
 from . import kpis  # noqa: E402,F401
 from . import migrations  # noqa: E402,F401  (version differences, moving cases)
+from . import designer  # noqa: E402,F401  (a deployed version's files)

@@ -1,6 +1,7 @@
 """One declaration per route: the Flask rule, its schemas, and its OpenAPI entry."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from apispec import APISpec
@@ -8,6 +9,9 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
 from .schemas import ErrorResponse
+
+# Flask's <name>, <int:name> and <path:name>: converter (may be empty) and name.
+_PATH_PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 
 @dataclass
@@ -52,10 +56,10 @@ def build_openapi(url_prefix: str) -> dict:
     spec.components.schema("ErrorResponse", schema=ErrorResponse)
     paths: dict[str, dict] = {}
     for doc in ROUTES:
-        path = url_prefix + doc.rule.replace("<int:", "{").replace("<", "{").replace(">", "}")
+        path = url_prefix + _PATH_PARAMETER.sub(r"{\2}", doc.rule)
         operation: dict = {
             "summary": doc.summary,
-            "operationId": f"{doc.method.lower()}_{doc.rule.strip('/').replace('/', '_').replace('<int:', '').replace('<', '').replace('>', '')}",
+            "operationId": f"{doc.method.lower()}_{_operation_name(doc.rule)}",
             "responses": {
                 str(doc.status): {
                     "description": "OK",
@@ -69,8 +73,9 @@ def build_openapi(url_prefix: str) -> dict:
                 "content": {"application/json": {"schema": "ErrorResponse"}},
             }
         parameters = [
-            {"in": "path", "name": name, "required": True, "schema": {"type": "integer"}}
-            for name in _path_ints(doc.rule)
+            {"in": "path", "name": name, "required": True,
+             "schema": {"type": "integer"} if converter == "int" else {"type": "string"}}
+            for converter, name in _PATH_PARAMETER.findall(doc.rule)
         ]
         if doc.query:
             parameters.append({"in": "query", "schema": doc.query})
@@ -86,5 +91,5 @@ def build_openapi(url_prefix: str) -> dict:
     return spec.to_dict()
 
 
-def _path_ints(rule: str) -> list[str]:
-    return [part[len("<int:"):-1] for part in rule.split("/") if part.startswith("<int:")]
+def _operation_name(rule: str) -> str:
+    return _PATH_PARAMETER.sub(r"\2", rule).strip("/").replace("/", "_")

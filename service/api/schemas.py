@@ -27,10 +27,13 @@ class DeployRequest(Schema):
         validate=validate.Length(min=1, max=200),
         metadata={"description": "Relative path -> file text (.bpmn, .dmn, forms/*.json)"},
     )
+    note = fields.Str(load_default=None, validate=validate.Length(max=500),
+                      metadata={"description": "What changed and why, kept with the new versions"})
 
 
 class DeployUploadForm(Schema):
     name = fields.Str(required=True, validate=_NAME)
+    note = fields.Str(load_default=None, validate=validate.Length(max=500))
 
 
 class ProcessVersionOut(Schema):
@@ -42,6 +45,7 @@ class ProcessVersionOut(Schema):
     content_hash = fields.Str()
     deployed_by = fields.Str()
     deployed_at = fields.DateTime()
+    note = fields.Str(allow_none=True, metadata={"description": "What changed and why, as the designer wrote it"})
     files = fields.Method("file_names")
 
     def file_names(self, version) -> list[str]:

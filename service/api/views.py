@@ -49,16 +49,19 @@ def me():
             body=s.DeployRequest, response=s.ProcessVersionList, status=201, errors=(400, 403, 413))
 def deploy():
     if request.files:
-        name = s.DeployUploadForm().load(request.form.to_dict())["name"]
+        form = s.DeployUploadForm().load(request.form.to_dict())
+        name, note = form["name"], form.get("note")
         files = {upload.filename: upload.read() for upload in request.files.getlist("file") if upload.filename}
         if not files:
             raise InvalidInput("Upload the diagram files as form field 'file'.", {"file": ["No files were uploaded."]})
         diagram_set = DiagramSet(name, files)
     else:
         fields = _body(s.DeployRequest)
+        note = fields.get("note")
         diagram_set = DiagramSet(fields["name"], {path: text.encode("utf-8") for path, text in fields["files"].items()})
     library = find_diagram_sets(Path(current_app.config["BPMN_PATH"]))  # called processes (bpmn/common)
-    versions = deployment.deploy_diagram_set(_services(), diagram_set=diagram_set, library=library, actor=g.user)
+    versions = deployment.deploy_diagram_set(_services(), diagram_set=diagram_set, library=library, actor=g.user,
+                                                  note=note)
     return s.ProcessVersionList().dump({"items": versions}), 201
 
 

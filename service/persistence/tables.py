@@ -86,6 +86,7 @@ process_version = Table(
     Column("setting", String(100), nullable=False),
     Column("deployed_by", String(150), nullable=False),
     Column("deployed_at", UtcDateTime(), nullable=False),
+    Column("note", Text),
     UniqueConstraint("process_id", "version"),
 )
 
@@ -93,6 +94,27 @@ process_file = Table(
     "process_file",
     metadata,
     Column("process_version_id", Id, ForeignKey("process_version.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(500), primary_key=True),
+    Column("content", LargeBinary, nullable=False),
+)
+
+process_draft = Table(
+    "process_draft",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("set_name", String(100), nullable=False, unique=True),
+    Column("revision", Integer, nullable=False),
+    Column("based_on_version_id", Id, ForeignKey("process_version.id", ondelete="SET NULL")),
+    Column("created_by", String(150), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_by", String(150), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+draft_file = Table(
+    "draft_file",
+    metadata,
+    Column("draft_id", Id, ForeignKey("process_draft.id", ondelete="CASCADE"), primary_key=True),
     Column("path", String(500), primary_key=True),
     Column("content", LargeBinary, nullable=False),
 )

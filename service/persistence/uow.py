@@ -17,6 +17,7 @@ from .repositories import (
     SqlTimerRepository,
     SqlUserRepository,
 )
+from .repositories.drafts import SqlDraftRepository
 from .repositories.kpis import SqlKpiRepository
 from .repositories.process_view import SqlProcessViewRepository
 
@@ -48,6 +49,7 @@ class SqlAlchemyUnitOfWork:
             raise
         self._connection = connection
         self.processes = SqlProcessVersionRepository(connection)
+        self.drafts = SqlDraftRepository(connection)
         self.cases = SqlCaseRepository(connection)
         self.tasks = SqlTaskRepository(connection)
         self.timers = SqlTimerRepository(connection)

@@ -10,3 +10,4 @@ from . import auth, case_actions, case_page, case_repairs, errors, inbox, presen
 from . import process_view  # noqa: E402,F401
 from . import kpis  # noqa: E402,F401
 from . import migrations  # noqa: E402,F401  (version differences, moving cases)
+from . import designer  # noqa: E402,F401

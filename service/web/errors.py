@@ -3,18 +3,35 @@ from __future__ import annotations
 
 import logging
 
-from flask import flash, redirect, render_template, request
+from flask import flash, jsonify, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from workflows.errors import CaseworkError, InvalidInput
+from workflows.designing import StaleDraft
+from workflows.errors import CaseworkError, DiagramError, InvalidInput
 
 from ..api.errors import STATUS_BY_ERROR
 from . import bp
 from .auth import safe_target
+from .designer import problem_out, wants_json
 
 log = logging.getLogger(__name__)
+# The designer's scripts read errors as JSON; a file or draft that cannot be used is 422 there.
+JSON_STATUS_BY_ERROR = ((InvalidInput, 422), (DiagramError, 422), *STATUS_BY_ERROR)
+
+
+def _json(status: int, message: str, **extra):
+    return jsonify({"error": message, **{key: value for key, value in extra.items() if value is not None}}), status
+
+
+def _json_error(err: CaseworkError):
+    status = next((code for kind, code in JSON_STATUS_BY_ERROR if isinstance(err, kind)), 400)
+    if status >= 500:
+        return _json(status, "Something went wrong on our side; nothing was changed. The error has been logged.")
+    return _json(status, err.message, field_errors=getattr(err, "field_errors", None) or None,
+                 problems=[problem_out(p) for p in err.problems] if isinstance(err, DiagramError) else None,
+                 **({"revision": err.revision, "updated_by": err.updated_by} if isinstance(err, StaleDraft) else {}))
 
 
 def _page(status: int, title: str, message: str):
@@ -23,6 +40,8 @@ def _page(status: int, title: str, message: str):
 
 @bp.errorhandler(CaseworkError)
 def domain_error(err: CaseworkError):
+    if wants_json():
+        return _json_error(err)
     status = next((code for kind, code in STATUS_BY_ERROR if isinstance(err, kind)), 400)
     if status >= 500:
         log.error("Case state error: %s", type(err).__name__)
@@ -38,6 +57,8 @@ def domain_error(err: CaseworkError):
 
 @bp.errorhandler(CSRFError)
 def missing_form_token(err: CSRFError):
+    if wants_json():
+        return _json(400, "The request had no valid security token (X-CSRFToken); reload the page and try again.")
     return _page(400, "The form could not be accepted",
                  "It was sent without a valid security token, perhaps from an old page or after signing out. "
                  "Go back, reload the page and try again.")
@@ -45,6 +66,8 @@ def missing_form_token(err: CSRFError):
 
 @bp.errorhandler(HTTPException)
 def http_error(err: HTTPException):
+    if wants_json():
+        return _json(err.code or 500, err.description or err.name)
     return _page(err.code or 500, err.name, err.description or err.name)
 
 

@@ -1,4 +1,4 @@
-"""bpmn-js's prebuilt viewer and its styles, served from node_modules (installed by `make run`, not committed)."""
+"""bpmn-js's prebuilt viewer and modeler and their styles, served from node_modules (installed by `make run`, not committed)."""
 from __future__ import annotations
 
 import logging
@@ -11,9 +11,11 @@ from . import bp
 log = logging.getLogger(__name__)
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
-# Only what the navigated viewer needs; the mime types are fixed so they do not depend on the host's mime table.
+# Only what the navigated viewer (case pages) and the modeler (designer pages) need: both use the same styles and font.
+# The mime types are fixed so they do not depend on the host's mime table.
 BPMN_JS_FILES = {
     "bpmn-navigated-viewer.production.min.js": "text/javascript",
+    "bpmn-modeler.production.min.js": "text/javascript",
     "assets/diagram-js.css": "text/css",
     "assets/bpmn-js.css": "text/css",
     "assets/bpmn-font/css/bpmn.css": "text/css",
@@ -25,7 +27,7 @@ BPMN_JS_FILES = {
 }
 # The URLs carry no version, so a week rather than a year: an upgrade reaches browsers within days.
 CACHE_SECONDS = 7 * 24 * 3600
-NOT_INSTALLED = ("The diagram viewer (bpmn-js) is not installed on this server. "
+NOT_INSTALLED = ("bpmn-js, which draws and edits the diagrams, is not installed on this server. "
                  "Run `make run`, or `npm ci` in the Casework folder, then reload the page.")
 
 

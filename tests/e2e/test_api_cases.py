@@ -31,6 +31,24 @@ def open_task(api, case_id):
 
 
 class TestDeploying:
+    def test_the_deployment_note_is_kept_with_the_version_and_listed(self, as_user):
+        files = diagram_files(ACUTE)
+        body = {"name": "acute_hospital", "files": files, "note": "Admission review due in 24 h (payer contract 2027)"}
+        response = as_user("dana").post("/process-versions", json=body)
+        assert response.status_code == 201, response.json
+        [version] = response.json["items"]
+        assert version["note"] == body["note"]
+        [listed] = as_user("carla").get("/process-versions").json["items"]
+        assert (listed["id"], listed["note"]) == (version["id"], body["note"])
+
+    def test_a_multipart_upload_keeps_its_note_too(self, as_user):
+        from io import BytesIO
+        uploads = [(BytesIO(text.encode()), path) for path, text in diagram_files(ACUTE).items()]
+        response = as_user("dana").post("/process-versions", data={"name": "acute_hospital", "note": "From Camunda Modeler",
+                                                                   "file": uploads}, content_type="multipart/form-data")
+        assert response.status_code == 201, response.json
+        assert response.json["items"][0]["note"] == "From Camunda Modeler"
+
     def test_a_designer_deploys_a_diagram_set_as_version_one_and_again_unchanged(self, as_user):
         [version] = deploy_acute(as_user)
         assert (version["process_id"], version["version"], version["setting"]) == ("acute_utilization_review", 1, "acute_hospital")

@@ -41,8 +41,9 @@ T0 = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
 TABLES = {
     "process_version", "process_file", "case_record", "human_task", "timer", "message_wait",
     "case_event", "incident", "app_user", "user_role", "user_setting", "note", "case_flag", "scheduler_mark",
+    "process_draft", "draft_file",
 }
-HEAD = "0004"
+HEAD = "0005"
 
 
 def hours(n: float) -> datetime:

@@ -1,4 +1,4 @@
-"""bpmn-js's viewer bundle and styles, served from node_modules to signed-in people only, and nothing else from it."""
+"""bpmn-js's viewer and modeler bundles and styles, served from node_modules to signed-in people only, and nothing else from it."""
 from __future__ import annotations
 
 import pytest
@@ -6,6 +6,7 @@ import pytest
 from service.web.vendor import NOT_INSTALLED
 
 VIEWER = "/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js"
+MODELER = "/vendor/bpmn-js/bpmn-modeler.production.min.js"
 
 
 class TestSignedIn:
@@ -14,6 +15,13 @@ class TestSignedIn:
         assert response.status_code == 200
         assert "javascript" in response.mimetype
         assert b"BpmnJS" in response.data, "the prebuilt bundle defines window.BpmnJS"
+        assert response.cache_control.max_age >= 24 * 3600
+
+    def test_the_modeler_bundle_for_the_designer_pages_is_served_as_javascript_and_cached(self, visitor):
+        response = visitor("carla").client.get(MODELER)
+        assert response.status_code == 200
+        assert response.mimetype == "text/javascript"
+        assert b"BpmnJS" in response.data and b"element.updateModdleProperties" in response.data, "the modeler, not a viewer"
         assert response.cache_control.max_age >= 24 * 3600
 
     @pytest.mark.parametrize("name, mimetype", [
@@ -30,7 +38,8 @@ class TestSignedIn:
     @pytest.mark.parametrize("name", [
         "../../package.json",
         "..%2F..%2Fpackage.json",
-        "bpmn-modeler.production.min.js",
+        "bpmn-modeler.development.js",
+        "bpmn-viewer.production.min.js",
         "bpmn-navigated-viewer.development.js",
         "assets/bpmn-font/css/bpmn-embedded.css",
         "no-such-file.js",
@@ -49,7 +58,8 @@ class TestSignedIn:
 
 
 class TestSignedOut:
-    def test_a_signed_out_visitor_is_sent_to_sign_in(self, visitor):
-        response = visitor().get(VIEWER)
+    @pytest.mark.parametrize("path", [VIEWER, MODELER])
+    def test_a_signed_out_visitor_is_sent_to_sign_in(self, visitor, path):
+        response = visitor().get(path)
         assert response.status_code == 303
         assert response.headers["Location"].startswith("/signin")
