@@ -219,7 +219,13 @@ def timer_problem(kind: str, text: str | None) -> str | None:
     try:
         value = ast.literal_eval(expression)
     except Exception:
-        # A real expression, evaluated when the timer starts: it must pass the script sandbox.
+        # A real expression, evaluated when the timer starts: it must pass the script sandbox,
+        # and an ISO 8601 literal inside it must be quoted too (Python reads PT24H as a variable).
+        unquoted = [node.id for node in ast.walk(ast.parse(expression, mode="eval"))
+                    if isinstance(node, ast.Name) and _BARE_ISO.match(node.id)]
+        if unquoted:
+            return (f"{kind} '{expression}' uses {unquoted[0]} as a variable name; "
+                    f"an ISO 8601 value inside an expression must be quoted too, e.g. \"{unquoted[0]}\".")
         return script_problem(kind, expression, expression=True)
     if not isinstance(value, str):
         return f"{kind} {expression} is not ISO 8601 text; quote one, e.g. \"PT24H\"."

@@ -279,3 +279,19 @@ class TestDueRules:
     def test_a_well_formed_due_rule_passes(self, properties):
         found = problems(lint_tasks.check_human_tasks, process(START, user_task("review", **FORM, **properties), END))
         assert [problem for problem in found if problem[0] == ERROR] == []
+
+
+class TestTimerExpressions:
+    def test_an_iso_8601_value_left_unquoted_inside_a_timer_expression_is_an_error(self):
+        from workflows.lint import timer_problem
+
+        message = timer_problem("timer date", "add_duration(observation_started_at, PT24H).isoformat()")
+        assert message == ("timer date 'add_duration(observation_started_at, PT24H).isoformat()' uses PT24H as a "
+                           "variable name; an ISO 8601 value inside an expression must be quoted too, e.g. \"PT24H\".")
+
+    def test_the_same_expression_quoted_and_names_that_only_start_like_a_period_are_accepted(self):
+        from workflows.lint import timer_problem
+
+        assert timer_problem("timer date", 'add_duration(observation_started_at, "PT24H").isoformat()') is None
+        assert timer_problem("timer date", "P1D_review_at") is None
+        assert timer_problem("timer duration", "review_cadence") is None
