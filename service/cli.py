@@ -44,18 +44,20 @@ def _library(bpmn_path: str) -> list[catalog.DiagramSet]:
     return catalog.find_diagram_sets(Path(bpmn_path))
 
 
-def deploy_folder(app, path: Path) -> list:
+def deploy_folder(app, path: Path, *, only_new: bool = False) -> list:
     """Deploy every diagram set under a folder; stop at the first set with problems.
 
     The library set (bpmn/common) is not deployed on its own: its processes go out with
-    the sets that call them.
+    the sets that call them. With `only_new`, files deployed once before are skipped, so a
+    restart does not undo what designers deployed since.
     """
     deployed = []
     library = _library(app.config["BPMN_PATH"])
     sets = _diagram_sets(path)
     for diagram_set in [s for s in sets if s.name != catalog.LIBRARY_SET] or sets:
         deployed.extend(
-            deployment.deploy_diagram_set(_services(app), diagram_set=diagram_set, library=library, actor=None)
+            deployment.deploy_diagram_set(_services(app), diagram_set=diagram_set, library=library, actor=None,
+                                          only_new=only_new)
         )
     return deployed
 
@@ -84,7 +86,7 @@ def run(host: str, port: int, demo: bool, scheduler: bool | None, reload: bool):
     app = _app()
     bpmn_root = Path(app.config["BPMN_PATH"])
     if bpmn_root.is_dir():
-        for version in deploy_folder(app, bpmn_root):
+        for version in deploy_folder(app, bpmn_root, only_new=True):
             click.echo(f"Deployed {version.process_id} v{version.version}")
     if demo and demo_data.load_demo(_services(app), app.config["BPMN_PATH"]):
         click.echo("Loaded demo users and cases (see README for their tokens).")
@@ -224,7 +226,7 @@ def demo():
     app = _app()
     bpmn_root = Path(app.config["BPMN_PATH"])
     if bpmn_root.is_dir():
-        deploy_folder(app, bpmn_root)
+        deploy_folder(app, bpmn_root, only_new=True)
     click.echo("Loaded demo data." if demo_data.load_demo(_services(app), app.config["BPMN_PATH"]) else "Users exist already; nothing loaded.")
 
 

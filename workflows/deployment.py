@@ -18,11 +18,14 @@ def deploy_diagram_set(
     library: Sequence[catalog.DiagramSet] = (),
     actor: User | None,
     note: str | None = None,
+    only_new: bool = False,
 ) -> list[ProcessVersion]:
     """Validate a diagram set and deploy each of its processes as a new version.
 
     `note` says what changed and why. A process whose files are unchanged since its latest
-    version keeps that version (and its note).
+    version keeps that version (and its note). With `only_new` (the bpmn/ folder deployed at
+    start-up), files deployed once before are not deployed again either: a designer's later
+    version stays the latest after a restart.
     Nothing is deployed when any problem is found (DiagramError lists them all).
     """
     if actor is not None and not any(actor.has_role(role) for role in DEPLOYER_ROLES):
@@ -34,7 +37,8 @@ def deploy_diagram_set(
     with services.uow() as uow:
         for process_id, bundle in sorted(bundles.items()):
             latest = uow.processes.latest(process_id)
-            if latest is not None and latest.content_hash == complete_set.content_hash:
+            if latest is not None and (latest.content_hash == complete_set.content_hash or (
+                    only_new and uow.processes.was_deployed(process_id, complete_set.content_hash))):
                 deployed.append(latest)
                 continue
             deployed.append(

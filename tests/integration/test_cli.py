@@ -91,6 +91,32 @@ def test_deploying_a_folder_deploys_each_set_and_not_the_common_library_alone(ru
     assert deployed == {"intake", "referral", "acute_utilization_review"}, "follow_up goes out inside referral only"
 
 
+def test_the_folder_deployed_at_start_up_does_not_undo_a_designers_later_version(run_cli, monkeypatch, database_url):
+    from service.cli import deploy_folder
+    from workflows import catalog, deployment
+
+    diagrams = REPO / "tests" / "data" / "diagrams"
+    monkeypatch.setenv("CASEWORK_BPMN_PATH", str(diagrams))
+    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "test", "SCHEDULER_ENABLED": False,
+                      "BPMN_PATH": str(diagrams)})
+    services = app.extensions["casework"]
+    try:
+        [first] = [v for v in deploy_folder(app, diagrams, only_new=True) if v.process_id == "intake"]
+        edited = catalog.read_diagram_set(diagrams / "intake")
+        files = {path: data.replace(b'name="', b'name="Edited ', 1) if path.endswith(".bpmn") else data
+                 for path, data in edited.files.items()}
+        [designers] = deployment.deploy_diagram_set(services, diagram_set=catalog.DiagramSet("intake", files),
+                                                    actor=None, note="edited in the designer")
+        assert designers.version == first.version + 1
+
+        restarted = [v for v in deploy_folder(app, diagrams, only_new=True) if v.process_id == "intake"]
+        assert [v.version for v in restarted] == [designers.version], "the designer's version stays the latest"
+        explicit = [v for v in deploy_folder(app, diagrams) if v.process_id == "intake"]
+        assert [v.version for v in explicit] == [designers.version + 1], "`casework deploy` still deploys the folder"
+    finally:
+        services.uow.dispose()
+
+
 def test_demo_loads_a_user_per_lane_and_cases_of_every_setting_at_different_stages(run_cli, database_url):
     import re
 

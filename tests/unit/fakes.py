@@ -78,6 +78,9 @@ class FakeProcesses(_Repo):
     def settings_by_process(self):
         return {v.process_id: v.setting for v in sorted(self._all(), key=lambda v: (v.process_id, v.version))}
 
+    def was_deployed(self, process_id, content_hash):
+        return any(v.process_id == process_id and v.content_hash == content_hash for v in self._all())
+
 
 class FakeCases(_Repo):
     def save(self, case):

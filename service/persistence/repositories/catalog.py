@@ -39,6 +39,12 @@ class SqlProcessVersionRepository(_Repository):
         found = self._load(statement)
         return found[0] if found else None
 
+    def was_deployed(self, process_id: str, content_hash: str) -> bool:
+        columns = t.process_version.c
+        statement = select(columns.id).where(columns.process_id == process_id,
+                                             columns.content_hash == content_hash).limit(1)
+        return self._connection.execute(statement).first() is not None
+
     def list(self, *, process_id: str | None = None) -> list[ProcessVersion]:
         statement = select(t.process_version).order_by(t.process_version.c.process_id, t.process_version.c.version)
         if process_id is not None:
