@@ -210,9 +210,7 @@ def working_copy(uow: UnitOfWork, set_name: str, library: Sequence[catalog.Diagr
     latest = uow.drafts.latest_version(set_name)
     folder = next((found for found in library if found.name == set_name), None)
     if latest is not None:
-        # Files under another set's folder were copied in from the library at deployment.
-        borrowed = ({found.name for found in library} | {catalog.LIBRARY_SET}) - {set_name}
-        files = {path: content for path, content in latest.files.items() if path.split("/", 1)[0] not in borrowed}
+        files = _own_files(latest, set_name, library)
     elif folder is not None:
         files = dict(folder.files)
     elif create and _SET_NAME.fullmatch(set_name):
@@ -223,6 +221,25 @@ def working_copy(uow: UnitOfWork, set_name: str, library: Sequence[catalog.Diagr
     else:
         raise NotFound(f"There is no diagram set '{set_name[:70]}': none is deployed, drafted or in the bpmn folder.")
     return ProcessDraft(set_name=set_name, files=files, based_on_version_id=latest.id if latest else None)
+
+
+def library_as_deployed(services: Services, *, folder: Sequence[catalog.DiagramSet]) -> list[catalog.DiagramSet]:
+    """The library sets as designers last deployed them; the bpmn/ folder's files where never deployed.
+
+    Called processes come from here, so a set deployed after its library changed takes the change.
+    """
+    sets = []
+    with services.uow(read_only=True) as uow:
+        for found in folder:
+            latest = uow.drafts.latest_version(found.name)
+            sets.append(catalog.DiagramSet(found.name, _own_files(latest, found.name, folder)) if latest else found)
+    return sets
+
+
+def _own_files(version: ProcessVersion, set_name: str, library: Sequence[catalog.DiagramSet]) -> dict[str, bytes]:
+    # Files under another set's folder were copied in from the library at deployment.
+    borrowed = ({found.name for found in library} | {catalog.LIBRARY_SET}) - {set_name}
+    return {path: content for path, content in version.files.items() if path.split("/", 1)[0] not in borrowed}
 
 
 def _store(services: Services, uow: UnitOfWork, draft: ProcessDraft, changed: dict[str, bytes], actor: User) -> None:

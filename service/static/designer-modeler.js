@@ -167,7 +167,9 @@
         !window.confirm('Your changes to ' + state.path + ' are not saved. Leave them and open ' + path + '?')) {
       return Promise.resolve();
     }
-    return showFile(path).then(function () {
+    // The open file is only revealed, never imported again: that would drop unsaved edits and the selection.
+    var shown = path === state.path ? Promise.resolve() : showFile(path);
+    return shown.then(function () {
       var element = elementId && modeler.get('elementRegistry').get(elementId);
       if (element) {
         reveal(element);

@@ -26,7 +26,9 @@ def _services():
 
 
 def _library() -> list[catalog.DiagramSet]:
-    return catalog.find_diagram_sets(Path(current_app.config["BPMN_PATH"]))  # called processes (bpmn/common)
+    """Where called processes come from: bpmn/common, as designers last deployed it."""
+    folder = catalog.find_diagram_sets(Path(current_app.config["BPMN_PATH"]))
+    return designing.library_as_deployed(_services(), folder=folder)
 
 
 def wants_json() -> bool:

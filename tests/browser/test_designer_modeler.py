@@ -174,7 +174,7 @@ def test_an_unquoted_timer_expression_is_marked_on_the_diagram_until_it_is_fixed
     page.get_by_label("Timer type").select_option(label="Duration")
     edit(page, "Timer expression", '"PT24H"')
     press(page, "Validate")
-    assert page.locator('[data-problems] li[data-element-id="gmlos_reached"]').count() == 0
+    assert page.locator('[data-problems] li[data-element-id="gmlos_reached"]').count() == 0, page.locator("[data-problems]").inner_text()
     assert page.locator(f"{CANVAS} .lint-error").count() == 0
     assert page.locator(".djs-overlays .cw-badge-error").count() == 0
     saved = etree.fromstring(draft_file(page, live_server, "acute_stay.bpmn").encode())

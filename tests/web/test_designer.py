@@ -285,6 +285,22 @@ class TestDeploying:
         assert "Admission review is due within 24 hours." in listed
         assert 'href="/processes/acute_stay/diff?from=1&amp;to=2">Changes since version 1' in listed
 
+    def test_a_set_deployed_after_the_library_changed_calls_the_library_as_deployed(self, acute, designer, services):
+        dana = designer()
+        library_file = (BPMN / "common" / "payer_authorization.bpmn").read_bytes() + b"<!-- payer contract 2027 -->\n"
+        dana.save("payer_authorization.bpmn", library_file, revision=0, set_name="common")
+        deployed = dana.post("/designer/sets/common/draft/deploy", {"note": "Payer contract 2027."})
+        assert deployed.status_code == 200, deployed.json
+
+        acute_file = (BPMN / "acute_hospital" / "acute_stay.bpmn").read_bytes() + b"<!-- reviewed -->\n"
+        dana.save("acute_stay.bpmn", acute_file, revision=0)
+        assert dana.post(f"{DRAFT}/draft/deploy", {"note": "Reviewed."}).status_code == 200
+        with services.uow(read_only=True) as uow:
+            latest = uow.processes.latest("acute_stay")
+        assert latest.files["common/payer_authorization.bpmn"] == library_file
+        paths = [file["path"] for file in dana.draft().json["files"]]
+        assert "acute_stay.bpmn" in paths and not any(p.startswith("common/") for p in paths), "no library in the draft"
+
     def test_a_deploy_from_the_form_needs_a_note_and_redirects_to_the_list(self, acute, designer, services):
         dana = designer()
         dana.save("forms/note.schema.json", b'{"type": "object"}', revision=0)
