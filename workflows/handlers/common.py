@@ -5,7 +5,7 @@ from datetime import timezone
 
 from ..errors import Conflict, EngineFailure, Forbidden, NotFound
 from ..model import Case, CaseEvent, CaseStatus, HumanTask, Incident, User
-from ..ports import UnitOfWork
+from ..ports import UnitOfWork, VersionLoad
 from ..services import Services
 
 SUPERVISOR_ROLES = ("supervisor", "admin")
@@ -112,3 +112,28 @@ def record_incident(services: Services, case_id: int | None, failure: EngineFail
         }))
         uow.commit()
     failure.details["incident_id"] = incident.id
+
+
+def deployed_versions(uow: UnitOfWork, *, actor: User, process_id: str) -> list[VersionLoad]:
+    """The versions of a process in the actor's settings, oldest first; NotFound or Forbidden naming why not."""
+    versions = uow.process_view.versions(process_id=process_id, settings=actor.setting_scope)
+    if not versions:
+        raise NotFound(f"No process '{process_id}' is deployed.")
+    setting = versions[-1].setting
+    if not actor.covers(setting):
+        raise Forbidden(f"The process {process_id} belongs to the {setting.replace('_', ' ')} setting, "
+                        "which your account does not cover.")
+    return versions
+
+
+def chosen_version(versions: list[VersionLoad], *, process_id: str, version: int | None,
+                   field: str | None = None) -> VersionLoad:
+    """The version asked for (the latest when None); NotFound listing the versions there are, naming the field."""
+    if version is None:
+        return versions[-1]
+    found = next((v for v in versions if v.version == version), None)
+    if found is None:
+        named = f" ('{field}')" if field else ""
+        raise NotFound(f"The process {process_id} has no version {version}{named}; "
+                       f"its versions are {', '.join(str(v.version) for v in versions)}.")
+    return found

@@ -20,7 +20,7 @@ from ..model import Case, CaseEvent, CaseStatus, TimerStatus, User
 from ..ports import UnitOfWork, VersionLoad
 from ..services import Services
 from ..versions import ElementChange, VersionDiff, VersionLabel, diff_versions
-from .common import is_supervisor, visible_case
+from .common import chosen_version, deployed_versions, is_supervisor, visible_case
 
 DIFF_ROLES = ("designer", "supervisor", "admin")
 RUNNING = (CaseStatus.ACTIVE, CaseStatus.SUSPENDED)
@@ -61,12 +61,13 @@ def version_diff(services: Services, *, actor: User, process_id: str, from_versi
     if not any(actor.has_role(role) for role in DIFF_ROLES):
         raise Forbidden("Only designers, supervisors and admins can compare process versions.")
     with services.uow(read_only=True) as uow:
-        versions = _versions(uow, actor, process_id)
-        new = _chosen(versions, process_id, to_version, name="to")
+        versions = deployed_versions(uow, actor=actor, process_id=process_id)
+        new = chosen_version(versions, process_id=process_id, version=to_version, field="to")
         if from_version is None and new.version == 1:
             raise NotFound(f"The process {process_id} has only version 1: "
                            "there is no earlier version to compare it with.")
-        old = _chosen(versions, process_id, new.version - 1 if from_version is None else from_version, name="from")
+        old = chosen_version(versions, process_id=process_id,
+                             version=new.version - 1 if from_version is None else from_version, field="from")
         if old.version == new.version:
             raise InvalidInput("Choose two different versions to compare.",
                                {"to": [f"Version {new.version} is also the version to compare from."]})
@@ -80,7 +81,8 @@ def migration_target(services: Services, *, actor: User, process_id: str,
     """Say which version cases would move to (the latest by default): its number, deployer and date."""
     _require_supervisor(actor)
     with services.uow(read_only=True) as uow:
-        target = _chosen(_versions(uow, actor, process_id), process_id, to_version, name="to")
+        versions = deployed_versions(uow, actor=actor, process_id=process_id)
+        target = chosen_version(versions, process_id=process_id, version=to_version, field="to")
         return _label(uow.processes.get(target.process_version_id))
 
 
@@ -89,8 +91,8 @@ def migration_preview(services: Services, *, actor: User, process_id: str,
     """Try moving each running case of an older version the actor can see; write nothing."""
     _require_supervisor(actor)
     with services.uow(read_only=True) as uow:
-        versions = _versions(uow, actor, process_id)
-        target = _chosen(versions, process_id, to_version, name="to")
+        versions = deployed_versions(uow, actor=actor, process_id=process_id)
+        target = chosen_version(versions, process_id=process_id, version=to_version, field="to")
         older = {v.process_version_id: v for v in versions if v.version < target.version}
         candidates = []
         for case in _running_cases(uow, actor, process_id, older):
@@ -111,8 +113,8 @@ def migrate_cases(services: Services, *, actor: User, process_id: str, case_ids:
     if not chosen:
         raise InvalidInput("Choose at least one case to move.", {"case_ids": ["Choose at least one case."]})
     with services.uow(read_only=True) as uow:
-        versions = _versions(uow, actor, process_id)
-        target = _chosen(versions, process_id, to_version, name="to_version")
+        versions = deployed_versions(uow, actor=actor, process_id=process_id)
+        target = chosen_version(versions, process_id=process_id, version=to_version, field="to_version")
         for case_id in chosen:
             if visible_case(uow, actor, case_id).process_id != process_id:
                 raise NotFound(f"Case {case_id} is not a case of the process {process_id}.")
@@ -223,27 +225,6 @@ def _candidate(case: Case, older: dict[int, VersionLoad], **outcome) -> Migratio
     return MigrationCandidate(case_id=case.id, subject_name=case.subject_name, subject_ref=case.subject_ref,
                               status=case.status, from_version=older[case.process_version_id].version,
                               case_version=case.version, **outcome)
-
-
-def _versions(uow: UnitOfWork, actor: User, process_id: str) -> list[VersionLoad]:
-    versions = uow.process_view.versions(process_id=process_id, settings=actor.setting_scope)
-    if not versions:
-        raise NotFound(f"No process '{process_id}' is deployed.")
-    setting = versions[-1].setting
-    if not actor.covers(setting):
-        raise Forbidden(f"The process {process_id} belongs to the {setting.replace('_', ' ')} setting, "
-                        "which your account does not cover.")
-    return versions
-
-
-def _chosen(versions: list[VersionLoad], process_id: str, version: int | None, *, name: str) -> VersionLoad:
-    if version is None:
-        return versions[-1]
-    found = next((v for v in versions if v.version == version), None)
-    if found is None:
-        raise NotFound(f"The process {process_id} has no version {version} ('{name}'); "
-                       f"its versions are {', '.join(str(v.version) for v in versions)}.")
-    return found
 
 
 def _label(version) -> VersionLabel:

@@ -8,7 +8,7 @@ from ..errors import Forbidden, NotFound
 from ..model import ProcessVersion, User
 from ..ports import ElementLoad, UnitOfWork, VersionLoad, WaitingCase
 from ..services import Services
-from .common import is_supervisor
+from .common import chosen_version, deployed_versions, is_supervisor
 from .diagrams import diagram_file, main_diagram
 
 PAGE_SIZE = 50
@@ -97,7 +97,7 @@ def process_diagram_xml(services: Services, *, actor: User, process_id: str, ver
                         diagram: str | None = None) -> bytes:
     """Return a diagram file of a process version as deployed."""
     with services.uow(read_only=True) as uow:
-        chosen = _chosen(_versions(uow, actor, process_id), process_id, version)
+        chosen = chosen_version(_versions(uow, actor, process_id), process_id=process_id, version=version)
         stored = uow.processes.get(chosen.process_version_id)
         path = _diagram_path(stored, diagram or main_diagram(services.bundles.get(uow, stored.id), stored))
     return stored.files[path]
@@ -123,7 +123,7 @@ def _view(services: Services, uow: UnitOfWork, actor: User, process_id: str, ver
           diagram: str | None) -> tuple[ProcessView, dict[str, str | None]]:
     """The view of a diagram of a process version, and where each waiting row's element id is drawn on it."""
     versions = _versions(uow, actor, process_id)
-    chosen = _chosen(versions, process_id, version)
+    chosen = chosen_version(versions, process_id=process_id, version=version)
     stored = uow.processes.get(chosen.process_version_id)
     bundle = services.bundles.get(uow, stored.id)
     main = main_diagram(bundle, stored)
@@ -142,24 +142,7 @@ def _view(services: Services, uow: UnitOfWork, actor: User, process_id: str, ver
 
 def _versions(uow: UnitOfWork, actor: User, process_id: str) -> list[VersionLoad]:
     _require_supervisor(actor)
-    versions = uow.process_view.versions(process_id=process_id, settings=actor.setting_scope)
-    if not versions:
-        raise NotFound(f"No process '{process_id}' is deployed.")
-    setting = versions[-1].setting
-    if not actor.covers(setting):
-        raise Forbidden(f"The process {process_id} belongs to the {setting.replace('_', ' ')} setting, "
-                        "which your account does not cover.")
-    return versions
-
-
-def _chosen(versions: list[VersionLoad], process_id: str, version: int | None) -> VersionLoad:
-    if version is None:
-        return versions[-1]
-    found = next((v for v in versions if v.version == version), None)
-    if found is None:
-        raise NotFound(f"The process {process_id} has no version {version}; "
-                       f"its versions are {', '.join(str(v.version) for v in versions)}.")
-    return found
+    return deployed_versions(uow, actor=actor, process_id=process_id)
 
 
 def _diagram_path(stored: ProcessVersion, path: str) -> str:
