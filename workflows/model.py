@@ -255,6 +255,8 @@ class User:
     password_hash: str | None = None  # None: the user cannot sign in to the web pages (API token only)
     # The settings (acute_hospital, ...) whose cases the user may see; ALL_SETTINGS covers every one.
     settings: list[str] = field(default_factory=lambda: [ALL_SETTINGS])
+    failed_signins: int = 0  # wrong passwords in a row; at the limit the account locks until locked_until
+    locked_until: datetime | None = None
     id: int | None = None
 
     def has_role(self, role: str | None) -> bool:

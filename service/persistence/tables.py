@@ -268,31 +268,6 @@ scheduler_mark = Table(
     Column("owner", String(150), nullable=False),
 )
 
-app_user = Table(
-    "app_user",
-    metadata,
-    Column("id", Id, primary_key=True),
-    Column("username", String(150), nullable=False, unique=True),
-    Column("display_name", String(255), nullable=False),
-    Column("token_hash", String(128), unique=True),
-    Column("active", Boolean, nullable=False),
-    Column("password_hash", String(255)),
-)
-
-user_role = Table(
-    "user_role",
-    metadata,
-    Column("user_id", Id, ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True),
-    Column("role", String(100), primary_key=True),
-)
-
-user_setting = Table(
-    "user_setting",
-    metadata,
-    Column("user_id", Id, ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True),
-    Column("setting", String(100), primary_key=True),
-)
-
 note = Table(
     "note",
     metadata,
@@ -303,3 +278,6 @@ note = Table(
     Column("text", Text, nullable=False),
     Index(None, "case_id", "id"),
 )
+
+# Who may use Casework and who read which case: kept in their own module (imported last: they use the helpers above).
+from .tables_access import api_token, app_user, case_read, user_role, user_setting  # noqa: E402,F401

@@ -10,7 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from service.persistence import (
     SqlCaseEventRepository,
@@ -41,9 +41,9 @@ T0 = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
 TABLES = {
     "process_version", "process_file", "case_record", "human_task", "timer", "message_wait",
     "case_event", "incident", "app_user", "user_role", "user_setting", "note", "case_flag", "scheduler_mark",
-    "process_draft", "draft_file",
+    "process_draft", "draft_file", "api_token", "case_read",
 }
-HEAD = "0005"
+HEAD = "0006"
 
 
 def hours(n: float) -> datetime:
@@ -123,6 +123,22 @@ class TestMigrations:
                 assert compare_metadata(context, metadata) == []
         finally:
             engine.dispose()
+
+
+    @pytest.mark.parametrize("table", ["case_event", "case_read"])
+    def test_the_database_refuses_to_change_or_delete_audit_rows(self, uow_factory, case_id, table):
+        columns = {"case_event": "kind, payload", "case_read": "channel, what"}[table]
+        values = {"case_event": "'note_added', '{}'", "case_read": "'page', 'case page'"}[table]
+        engine = uow_factory.engine
+        with engine.begin() as connection:
+            connection.execute(text(f"INSERT INTO {table} (case_id, at, actor, {columns}) "
+                                    f"VALUES ({case_id}, CURRENT_TIMESTAMP, 'cm.alice', {values})"))
+        for statement in (f"UPDATE {table} SET actor = 'someone.else'", f"DELETE FROM {table}"):
+            with pytest.raises(DBAPIError, match="append-only"):
+                with engine.begin() as connection:
+                    connection.execute(text(statement))
+        with engine.connect() as connection:
+            assert connection.execute(text(f"SELECT actor FROM {table}")).scalars().all() == ["cm.alice"]
 
 
 class TestRoundTrip:
