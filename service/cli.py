@@ -1,4 +1,4 @@
-"""The `casework` command: run, worker, db upgrade, deploy, validate, test-diagrams, user add, demo."""
+"""The `casework` command: run, worker, db upgrade, deploy, validate, test-diagrams, user, demo."""
 from __future__ import annotations
 
 import logging
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from workflows import accounts, catalog, deployment
+from workflows import catalog, deployment
 from workflows.errors import CaseworkError, DiagramError
 
 
@@ -192,32 +192,6 @@ def _validation_reports(path: Path) -> list[tuple[str, list]]:
         core_log.setLevel(level)
 
 
-@main.group()
-def user():
-    """User commands."""
-
-
-@user.command("add")
-@click.argument("name")
-@click.option("--role", "roles", multiple=True, required=True, help="Role to grant; repeat for several.")
-@click.option("--display-name", default="")
-@click.option("--password", default=None,
-              help="Password for signing in to the web pages (without it the user has an API token only).")
-@click.option("--setting", "settings", multiple=True,
-              help="Setting whose cases the user may see (e.g. acute_hospital); repeat for several. Default: every setting.")
-def user_add(name: str, roles: tuple[str, ...], display_name: str, password: str | None, settings: tuple[str, ...]):
-    """Create a user and print their API token (shown once)."""
-    app = _app()
-    try:
-        created, token = accounts.add_user(_services(app), username=name, roles=list(roles),
-                                           display_name=display_name, password=password,
-                                           settings=list(settings) or None)
-    except CaseworkError as err:
-        raise click.ClickException(_describe(err)) from err
-    click.echo(f"Created {created.username} ({', '.join(created.roles)}). API token (shown once):")
-    click.echo(token)
-
-
 @main.command()
 def demo():
     """Load demo users and cases into an empty database."""
@@ -239,3 +213,7 @@ def _describe(err: CaseworkError) -> str:
     fields = getattr(err, "field_errors", None) or {}
     details = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items())
     return f"{err.message} {details}".strip()
+
+
+from . import cli_audit  # noqa: E402,F401  (adds `casework audit` to main)
+from . import cli_users  # noqa: E402,F401  (adds `casework user` to main)

@@ -24,6 +24,18 @@ def _numbers(value: str | None, name: str, default: str) -> list[float]:
     return numbers
 
 
+def _positive(value: str | None, name: str, default: float) -> float:
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, e.g. {default:g}; got {value!r}") from None
+    if not number > 0:
+        raise ValueError(f"{name} must be more than 0; got {value!r}")
+    return number
+
+
 def from_environment(environ: dict[str, str] | None = None) -> dict:
     """Return the app settings read from CASEWORK_* environment variables."""
     env = os.environ if environ is None else environ
@@ -48,4 +60,11 @@ def from_environment(environ: dict[str, str] | None = None) -> dict:
         "WORKING_HOURS": env.get("CASEWORK_WORKING_HOURS") or "08:00-17:00",
         "MAX_CONTENT_LENGTH": int(env.get("CASEWORK_MAX_UPLOAD_BYTES") or 5 * 1024 * 1024),
         "METRICS_TOKEN": env.get("CASEWORK_METRICS_TOKEN") or None,
+        # Signing in and sessions (service/web/auth.py).
+        "SIGNIN_ATTEMPTS": int(_positive(env.get("CASEWORK_SIGNIN_ATTEMPTS"), "CASEWORK_SIGNIN_ATTEMPTS", 5)),
+        "LOCKOUT_MINUTES": _positive(env.get("CASEWORK_LOCKOUT_MINUTES"), "CASEWORK_LOCKOUT_MINUTES", 15),
+        "SESSION_IDLE_MINUTES": _positive(env.get("CASEWORK_SESSION_IDLE_MINUTES"), "CASEWORK_SESSION_IDLE_MINUTES", 30),
+        "SESSION_MAX_HOURS": _positive(env.get("CASEWORK_SESSION_MAX_HOURS"), "CASEWORK_SESSION_MAX_HOURS", 12),
+        "SESSION_COOKIE_SECURE": _flag(env.get("CASEWORK_SECURE_COOKIES"), False),
+        "PROXY_FIX": _flag(env.get("CASEWORK_PROXY_FIX"), False),
     }

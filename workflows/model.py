@@ -250,7 +250,6 @@ class User:
     username: str
     roles: list[str]
     display_name: str = ""
-    token_hash: str | None = None
     active: bool = True
     password_hash: str | None = None  # None: the user cannot sign in to the web pages (API token only)
     # The settings (acute_hospital, ...) whose cases the user may see; ALL_SETTINGS covers every one.
@@ -270,3 +269,24 @@ class User:
     def setting_scope(self) -> list[str] | None:
         """The settings a query must keep to for this user; None when they cover every setting."""
         return None if ALL_SETTINGS in self.settings else list(self.settings)
+
+
+@dataclass
+class ApiToken:
+    """A system's credential: a named secret, stored hashed, acting with some of its user's roles."""
+
+    user_id: int
+    name: str
+    token_hash: str
+    created_at: datetime
+    created_by: str
+    roles: list[str] | None = None  # None: all of the user's roles, whatever they are at the time
+    expires_at: datetime | None = None
+    revoked: bool = False
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+    id: int | None = None
+
+    def usable_at(self, now: datetime) -> bool:
+        """Whether the token still authenticates: not revoked and not expired."""
+        return not self.revoked and (self.expires_at is None or now < self.expires_at)

@@ -5,15 +5,16 @@ Repositories never commit: the unit of work does, once per action.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .kpis import CaseFacts, Submission, TaskFacts
 from .model import (
     OPEN_TASK_STATUSES,
+    ApiToken,
     Case,
     CaseEvent,
     CaseFlag,
@@ -30,6 +31,9 @@ from .model import (
     Timer,
     User,
 )
+
+if TYPE_CHECKING:  # workflows.audit uses the ports at run time
+    from .audit import CaseRead, TrailEntry
 
 
 class Clock(Protocol):
@@ -233,10 +237,31 @@ class IncidentRepository(Protocol):
 
 class UserRepository(Protocol):
     def add(self, user: User) -> User: ...
+    def get(self, user_id: int) -> User | None: ...
     def get_by_username(self, username: str) -> User | None: ...
-    def get_by_token_hash(self, token_hash: str) -> User | None: ...
-    def update(self, user: User) -> None: ...
+    def update(self, user: User) -> None:
+        """Write everything but the sign-in lock-out, which only the three methods below change."""
     def list(self) -> list[User]: ...
+
+    def record_failed_signin(self, user_id: int, *, now: datetime, attempts: int,
+                             lock_until: datetime) -> tuple[int, datetime | None] | None:
+        """Count a wrong password atomically; the `attempts`-th locks until `lock_until` and starts the count again.
+
+        Return (wrong passwords in a row, lock end or None), or None when the account was locked already.
+        """
+
+    def record_good_signin(self, user_id: int, *, now: datetime, checked_hash: str, new_hash: str | None) -> bool:
+        """Clear the count (and store `new_hash`) unless the account locked or its password changed from `checked_hash`."""
+
+    def unlock(self, user_id: int) -> None: ...
+
+
+class ApiTokenRepository(Protocol):
+    def add(self, token: ApiToken) -> ApiToken: ...
+    def get(self, token_id: int) -> ApiToken | None: ...
+    def get_by_hash(self, token_hash: str) -> ApiToken | None: ...
+    def for_user(self, user_id: int) -> list[ApiToken]: ...
+    def update(self, token: ApiToken) -> None: ...
 
 
 class FlagSort(StrEnum):
@@ -402,6 +427,23 @@ class KpiRepository(Protocol):
         """How many open tasks of the setting's cases each assignee holds that fell due before `due_before`."""
 
 
+class AuditRepository(Protocol):
+    """Who read which case, and the merged trail of changes and reads. It only grows: no update, no delete."""
+
+    def add_reads(self, reads: Sequence[CaseRead]) -> None:
+        """Append the reads, all in one statement."""
+
+    def reads_of_case(self, case_id: int, *, limit: int = 50) -> list[CaseRead]:
+        """The case's latest reads, newest first."""
+
+    def has_actor(self, actor: str) -> bool:
+        """Whether anything was ever done or read under this name."""
+
+    def trail(self, *, case_id: int | None = None, actor: str | None = None, since: datetime | None = None,
+              until: datetime | None = None, batch_size: int = 1000) -> Iterator[list[TrailEntry]]:
+        """The changes and reads of a case and/or by an actor in [since, until), oldest first, a batch at a time."""
+
+
 class UnitOfWork(Protocol):
     """One action, one transaction: `with uow: ...; uow.commit()`; leaving without commit rolls back."""
 
@@ -415,10 +457,12 @@ class UnitOfWork(Protocol):
     notes: NoteRepository
     incidents: IncidentRepository
     users: UserRepository
+    tokens: ApiTokenRepository
     flags: CaseFlagRepository
     marks: SchedulerMarkRepository
     kpis: KpiRepository
     process_view: ProcessViewRepository
+    audit: AuditRepository
 
     def __enter__(self) -> "UnitOfWork": ...
     def __exit__(self, *exc) -> None: ...

@@ -18,7 +18,8 @@ def authenticate():
     scheme, _, token = header.partition(" ")
     user = user_for_token(current_app.extensions["casework"], token.strip()) if scheme.lower() == "bearer" else None
     if user is None:
-        response = error_response(401, "Send a valid API token: 'Authorization: Bearer <token>' (see `casework user add`).")
+        response = error_response(401, "Send a valid API token: 'Authorization: Bearer <token>' (see `casework user "
+                                       "token add`); revoked and expired tokens are refused.")
         response.headers["WWW-Authenticate"] = 'Bearer realm="casework"'
         return response
     g.user = user

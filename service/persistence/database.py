@@ -38,6 +38,8 @@ def normalise_url(url: str | URL) -> URL:
 def make_engine(url: str | URL, **engine_options) -> Engine:
     """Create an engine configured for how Casework uses SQLite or PostgreSQL."""
     url = normalise_url(url)
+    # Bound values are case data: keep them out of error messages (and so out of logs and incidents).
+    engine_options.setdefault("hide_parameters", True)
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, **engine_options)
         event.listen(engine, "connect", _configure_sqlite_connection)

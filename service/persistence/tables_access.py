@@ -16,7 +16,6 @@ app_user = Table(
     Column("id", Id, primary_key=True),
     Column("username", String(150), nullable=False, unique=True),
     Column("display_name", String(255), nullable=False),
-    Column("token_hash", String(128), unique=True),
     Column("active", Boolean, nullable=False),
     Column("password_hash", String(255)),
     # Wrong passwords in a row since the last good sign-in; at the limit the account locks.

@@ -17,9 +17,11 @@ from .repositories import (
     SqlTimerRepository,
     SqlUserRepository,
 )
+from .repositories.audit import SqlAuditRepository
 from .repositories.drafts import SqlDraftRepository
 from .repositories.kpis import SqlKpiRepository
 from .repositories.process_view import SqlProcessViewRepository
+from .repositories.tokens import SqlApiTokenRepository
 
 
 class SqlAlchemyUnitOfWork:
@@ -58,10 +60,12 @@ class SqlAlchemyUnitOfWork:
         self.notes = SqlNoteRepository(connection)
         self.incidents = SqlIncidentRepository(connection)
         self.users = SqlUserRepository(connection)
+        self.tokens = SqlApiTokenRepository(connection)
         self.flags = SqlCaseFlagRepository(connection)
         self.marks = SqlSchedulerMarkRepository(connection)
         self.kpis = SqlKpiRepository(connection)
         self.process_view = SqlProcessViewRepository(connection)
+        self.audit = SqlAuditRepository(connection)
         return self
 
     def __exit__(self, *exc) -> None:

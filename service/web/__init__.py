@@ -11,3 +11,4 @@ from . import process_view  # noqa: E402,F401
 from . import kpis  # noqa: E402,F401
 from . import migrations  # noqa: E402,F401  (version differences, moving cases)
 from . import designer  # noqa: E402,F401
+from . import admin  # noqa: E402,F401  (users, roles, settings, API tokens)

@@ -1,16 +1,28 @@
-"""Signing in and out: a session cookie names the user; every page but the sign-in page needs one."""
+"""Signing in and out: a session cookie names the user; every page but the sign-in page needs one.
+
+A session ends after a spell without requests, at an absolute age, when the password changes
+or the account is deactivated (sessions.py); too many wrong passwords in a row lock the account.
+"""
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 
 from workflows import accounts
+from workflows.model import User
 
-from . import bp
+from . import bp, sessions
+from .presentation import local_time
+
+log = logging.getLogger(__name__)
 
 PUBLIC_ENDPOINTS = ("web.signin",)
 WRONG_CREDENTIALS = "That username and password do not match an active account. Check both and try again."
+LOCKED = ("This account is locked after too many wrong passwords, until {until}. Try again then, "
+          "or ask an administrator to unlock it.")
 
 
 def _services():
@@ -31,13 +43,26 @@ def safe_target(value: str | None) -> str:
 
 @bp.before_request
 def require_signed_in_user():
-    g.user = accounts.active_user(_services(), username=session.get("username"))
-    if g.user is None and "username" in session:
-        session.clear()  # the account was deactivated or removed since signing in
+    g.user = _session_user() if "username" in session else None
     if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
         here = request.full_path.rstrip("?") if request.method == "GET" else None
         return redirect(url_for("web.signin", next=here), 303)
     return None
+
+
+def _session_user() -> User | None:
+    """The signed-in user, or None when the session has ended (then cleared, with the reason flashed)."""
+    services = _services()
+    now = services.clock.now()
+    user = accounts.active_user(services, username=session.get("username"))
+    ended = sessions.why_ended(session, user, now, current_app.config)
+    if ended:
+        log.info("Session of %s ended: %s", session.get("username"), ended)
+        session.clear()
+        flash(ended, "error")
+        return None
+    sessions.touch(session, now)
+    return user
 
 
 @bp.route("/signin", methods=["GET", "POST"])
@@ -48,11 +73,14 @@ def signin():
             return redirect(target, 303)
         return render_template("signin.html", next=target, username="")
     username = request.form.get("username", "")
-    user = accounts.user_for_password(_services(), username=username, password=request.form.get("password", ""))
-    if user is None:
-        return render_template("signin.html", next=target, username=username, error=WRONG_CREDENTIALS)
+    config = current_app.config
+    outcome = accounts.sign_in(_services(), username=username, password=request.form.get("password", ""),
+                               attempts=config["SIGNIN_ATTEMPTS"], lockout=timedelta(minutes=config["LOCKOUT_MINUTES"]))
+    if outcome.user is None:
+        error = LOCKED.format(until=local_time(outcome.locked_until)) if outcome.locked_until else WRONG_CREDENTIALS
+        return render_template("signin.html", next=target, username=username, error=error)
     session.clear()  # a fresh session (and CSRF token) for the signed-in user
-    session["username"] = user.username
+    session.update(sessions.session_for(outcome.user, _services().clock.now()))
     return redirect(target, 303)
 
 

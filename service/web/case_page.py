@@ -5,7 +5,8 @@ from datetime import datetime
 
 from flask import Response, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 
-from workflows import handlers
+from workflows import audit, handlers
+from workflows.audit import ReadChannel
 from workflows.errors import InvalidInput
 from workflows.handlers.common import is_supervisor, may_see_task
 
@@ -52,6 +53,7 @@ def add_task(case_id: int):
     return redirect(url_for("web.case_page", case_id=case_id) + "#open-tasks", 303)
 
 
+# Not recorded as a read: the deployed process's drawing, the same for every case of its version.
 @bp.get("/cases/<int:case_id>/diagram.bpmn")
 def case_diagram_xml(case_id: int):
     xml = handlers.case_diagram_xml(_services(), actor=g.user, case_id=case_id, path=request.args.get("path"))
@@ -61,6 +63,7 @@ def case_diagram_xml(case_id: int):
 @bp.get("/cases/<int:case_id>/diagram-marks.json")
 def case_diagram_marks(case_id: int):
     diagram = handlers.case_diagram(_services(), actor=g.user, case_id=case_id, path=request.args.get("path"))
+    audit.record_read(_services(), actor=g.user, case_id=case_id, channel=ReadChannel.PAGE, what="case diagram marks")
     response = jsonify(diagram.marks())
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -97,10 +100,12 @@ def _render(case_id: int, *, note_text: str = "", note_errors: dict | None = Non
     diagram = handlers.case_diagram(services, actor=g.user, case_id=case_id)
     people, roles = handlers.adhoc_choices(services, setting=detail.case.setting)
     tokens = handlers.token_choices(services, actor=g.user, case_id=case_id) if is_supervisor(g.user) else []
+    audit.record_read(services, actor=g.user, case_id=case_id, channel=ReadChannel.PAGE, what="case page")
     return render_template(
         "case.html", detail=detail, case=detail.case, now=services.clock.now(), diagram_paths=diagram.paths,
         timeline=list(reversed(detail.events))[:TIMELINE_LIMIT], may_see_task=may_see_task,
         note_text=note_text, note_errors=note_errors or {}, task_values=task_values or {},
         task_errors=task_errors or {}, people=people, roles=roles, tokens=tokens,
+        readers=audit.recent_reads(services, actor=g.user, case_id=case_id),
         open_move=request.args.get("move") == "1",
     ), status

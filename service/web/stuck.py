@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from flask import Response, current_app, flash, g, redirect, render_template, request, stream_with_context, url_for
 
-from workflows import handlers
+from workflows import audit, handlers
 from workflows.errors import InvalidInput
 from workflows.model import FlaggedCase, FlagReason
 from workflows.ports import FlagQuery, FlagSort
@@ -98,6 +98,8 @@ def stuck_csv():
     services = current_app.extensions["casework"]
     filters = StuckFilters.from_args(request.args)
     rows = handlers.export_stuck_cases(services, actor=g.user, query=filters.query())
+    rows = audit.recording_exports(services, rows, actor=g.user, what="stuck-case CSV",
+                                   case_id_of=lambda row: row.flag.case_id)
     now = services.clock.now()
     return Response(stream_with_context(_csv(rows, now)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="stuck-cases-{now:%Y%m%d-%H%M}.csv"'})

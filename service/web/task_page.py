@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 
-from workflows import handlers
+from workflows import audit, handlers
+from workflows.audit import ReadChannel
 from workflows.errors import InvalidInput
 from workflows.forms import validate_submission
 from workflows.handlers.common import is_supervisor
@@ -72,6 +73,8 @@ def _render(detail, *, values: dict, errors: dict, extra_rows: dict | None = Non
                         values=values, errors=errors, zone=services.due_policy.zone, extra_rows=extra_rows)
     assignees = (handlers.eligible_assignees(services, task=detail.task, case=detail.case)
                  if detail.task.is_open and is_supervisor(g.user) else [])
+    audit.record_read(services, actor=g.user, case_id=detail.case.id, channel=ReadChannel.PAGE,
+                      what=f"task {detail.task.id} page")
     return render_template(
         "task.html", task=detail.task, case=detail.case, fields=fields, has_form=bool(detail.form_schema),
         problems=form_level_errors(fields, errors), errors=errors, assignees=assignees,

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from service.persistence import (
     SqlCaseEventRepository,
+    UnitOfWorkFactory,
     default_sqlite_url,
     make_engine,
     metadata,
@@ -22,6 +23,7 @@ from service.persistence import (
 )
 from workflows.errors import NotFound, StaleCase
 from workflows.model import (
+    ApiToken,
     Case,
     CaseEvent,
     CaseStatus,
@@ -43,7 +45,7 @@ TABLES = {
     "case_event", "incident", "app_user", "user_role", "user_setting", "note", "case_flag", "scheduler_mark",
     "process_draft", "draft_file", "api_token", "case_read",
 }
-HEAD = "0006"
+HEAD = "0007"
 
 
 def hours(n: float) -> datetime:
@@ -479,37 +481,132 @@ class TestCaseEvents:
 
 
 class TestUsers:
-    def test_users_are_found_by_name_and_token_with_their_roles(self, uow_factory):
+    def test_users_are_found_by_name_and_id_with_their_roles(self, uow_factory):
         with uow_factory() as uow:
-            alice = uow.users.add(User("cm.alice", ["social_worker", "case_manager"], "Alice Example", "hash-a"))
-            uow.users.add(User("api.payer", [], token_hash="hash-p", active=False))
+            alice = uow.users.add(User("cm.alice", ["social_worker", "case_manager"], "Alice Example"))
+            payer = uow.users.add(User("api.payer", [], active=False))
             uow.commit()
         with uow_factory(read_only=True) as uow:
             assert uow.users.get_by_username("cm.alice") == alice
             assert alice.roles == ["case_manager", "social_worker"]
-            assert uow.users.get_by_token_hash("hash-p").username == "api.payer"
-            assert uow.users.get_by_token_hash("hash-p").active is False
-            assert uow.users.get_by_token_hash("unknown") is None
+            assert uow.users.get(payer.id).username == "api.payer"
+            assert uow.users.get(payer.id).active is False
+            assert uow.users.get(payer.id + 100) is None
             assert uow.users.get_by_username("nobody") is None
             assert [u.username for u in uow.users.list()] == ["api.payer", "cm.alice"]
 
-    def test_updating_a_user_replaces_roles_and_token(self, uow_factory):
+    def test_updating_a_user_replaces_roles_and_name(self, uow_factory):
         with uow_factory() as uow:
-            alice = uow.users.add(User("cm.alice", ["case_manager"], token_hash="old"))
+            alice = uow.users.add(User("cm.alice", ["case_manager"]))
             uow.commit()
         with uow_factory() as uow:
-            alice.roles, alice.token_hash, alice.display_name = ["supervisor", "case_manager"], "new", "Alice"
+            alice.roles, alice.display_name = ["supervisor", "case_manager"], "Alice"
             uow.users.update(alice)
             uow.commit()
         with uow_factory(read_only=True) as uow:
-            assert uow.users.get_by_token_hash("old") is None
-            assert uow.users.get_by_token_hash("new").roles == ["case_manager", "supervisor"]
+            stored = uow.users.get_by_username("cm.alice")
+            assert (stored.roles, stored.display_name) == (["case_manager", "supervisor"], "Alice")
 
     def test_two_users_cannot_share_a_username(self, uow_factory):
         with uow_factory() as uow:
             uow.users.add(User("cm.alice", []))
             with pytest.raises(IntegrityError):
                 uow.users.add(User("cm.alice", []))
+
+    def test_wrong_passwords_are_counted_and_the_last_allowed_one_locks_until_a_good_sign_in_is_refused(
+            self, uow_factory):
+        with uow_factory() as uow:
+            alice = uow.users.add(User("cm.alice", ["case_manager"], password_hash="h"))
+            uow.commit()
+        lock_until = T0 + timedelta(minutes=15)
+        with uow_factory() as uow:
+            counted = [uow.users.record_failed_signin(alice.id, now=T0, attempts=3, lock_until=lock_until)
+                       for _ in range(4)]
+            refused = uow.users.record_good_signin(alice.id, now=T0, checked_hash="h", new_hash=None)
+            uow.commit()
+        assert counted == [(1, None), (2, None), (0, lock_until), None] and refused is False
+        with uow_factory() as uow:
+            assert uow.users.get(alice.id).locked_until == lock_until
+            # A record read before the lock and written back does not lift it.
+            uow.users.update(alice)
+            assert uow.users.record_good_signin(alice.id, now=lock_until, checked_hash="h", new_hash="h2") is True
+            uow.commit()
+        with uow_factory(read_only=True) as uow:
+            stored = uow.users.get(alice.id)
+        assert (stored.failed_signins, stored.locked_until, stored.password_hash) == (0, None, "h2")
+
+    def test_a_good_sign_in_is_refused_when_the_password_changed_meanwhile_and_unlock_clears_the_lock(
+            self, uow_factory):
+        with uow_factory() as uow:
+            alice = uow.users.add(User("cm.alice", ["case_manager"], password_hash="new"))
+            uow.users.record_failed_signin(alice.id, now=T0, attempts=1, lock_until=T0 + timedelta(hours=1))
+            uow.commit()
+        with uow_factory() as uow:
+            assert uow.users.record_good_signin(alice.id, now=T0, checked_hash="new", new_hash=None) is False
+            uow.users.unlock(alice.id)
+            assert uow.users.record_good_signin(alice.id, now=T0, checked_hash="old", new_hash="x") is False
+            assert uow.users.record_good_signin(alice.id, now=T0, checked_hash="new", new_hash=None) is True
+            uow.commit()
+
+
+class TestApiTokens:
+    def test_tokens_are_found_by_hash_and_by_user_and_a_revocation_is_stored(self, uow_factory):
+        with uow_factory() as uow:
+            alice = uow.users.add(User("cm.alice", ["case_manager", "supervisor"]))
+            feed = uow.tokens.add(ApiToken(alice.id, "feed", "hash-feed", T0, "admin", roles=["case_manager"],
+                                           expires_at=hours(24)))
+            other = uow.tokens.add(ApiToken(alice.id, "other", "hash-other", T0, "admin"))
+            uow.commit()
+        with uow_factory() as uow:
+            assert uow.tokens.get_by_hash("hash-feed") == feed and uow.tokens.get_by_hash("nope") is None
+            assert uow.tokens.for_user(alice.id) == [feed, other] and other.roles is None
+            feed.revoked, feed.revoked_at, feed.revoked_by = True, hours(1), "admin"
+            uow.tokens.update(feed)
+            uow.commit()
+        with uow_factory(read_only=True) as uow:
+            assert uow.tokens.get(feed.id) == feed and not feed.usable_at(hours(2))
+            assert other.usable_at(hours(2))
+
+    def test_two_tokens_cannot_share_a_hash(self, uow_factory):
+        with uow_factory() as uow:
+            alice = uow.users.add(User("cm.alice", []))
+            uow.tokens.add(ApiToken(alice.id, "a", "same", T0, "admin"))
+            with pytest.raises(IntegrityError):
+                uow.tokens.add(ApiToken(alice.id, "b", "same", T0, "admin"))
+
+    def test_upgrading_keeps_every_users_roles_settings_and_token(self, database_url):
+        """0006 and 0007 rebuild app_user on SQLite: the rows that point at it must survive."""
+        from alembic import command
+
+        from service.persistence.database import alembic_config
+
+        url = normalise_url(database_url)
+        engine = make_engine(url)
+        try:
+            def upgrade(revision: str) -> None:
+                with engine.begin() as connection:
+                    config = alembic_config(url)
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, revision)
+
+            upgrade("0005")
+            with engine.begin() as connection:
+                connection.execute(text("INSERT INTO app_user (id, username, display_name, token_hash, active) "
+                                        "VALUES (7, 'cm.alice', 'Alice', 'hash-a', :yes)"), {"yes": True})
+                connection.execute(text("INSERT INTO user_role (user_id, role) VALUES (7, 'case_manager')"))
+                connection.execute(text("INSERT INTO user_setting (user_id, setting) VALUES (7, 'acute_hospital')"))
+            upgrade("head")
+        finally:
+            engine.dispose()
+        factory = UnitOfWorkFactory(make_engine(url))
+        try:
+            with factory(read_only=True) as uow:
+                alice = uow.users.get(7)
+                token = uow.tokens.get_by_hash("hash-a")
+            assert (alice.roles, alice.settings, alice.failed_signins) == (["case_manager"], ["acute_hospital"], 0)
+            assert (token.user_id, token.name, token.roles, token.revoked) == (7, "default", None, False)
+        finally:
+            factory.dispose()
 
 
 class TestEngines:

@@ -47,6 +47,8 @@ class FakeStore:
 
     def __init__(self):
         self.tables = {name: _Table() for name in ("processes", "cases", "tasks", "timers", "messages", "events", "notes", "incidents", "users", "flags", "marks")}
+        self.tables["reads"] = _Table()
+        self.tables["tokens"] = _Table()
 
 
 class _Repo:
@@ -221,11 +223,40 @@ class FakeUsers(_Repo):
     def get_by_username(self, username):
         return next((u for u in self._all() if u.username == username), None)
 
-    def get_by_token_hash(self, token_hash):
-        return next((u for u in self._all() if u.token_hash == token_hash), None)
-
     def list(self):
         return self._all()
+
+    def update(self, user):
+        stored = self.table.rows.get(user.id, user)  # the lock-out columns change only through the methods below
+        self.table.rows[user.id] = dataclasses.replace(
+            copy.deepcopy(user), failed_signins=stored.failed_signins, locked_until=stored.locked_until)
+
+    def record_failed_signin(self, user_id, *, now, attempts, lock_until):
+        user = self.table.rows[user_id]
+        if user.locked_until is not None and user.locked_until > now:
+            return None
+        reached = user.failed_signins + 1 >= attempts
+        user.failed_signins, user.locked_until = (0, lock_until) if reached else (user.failed_signins + 1, None)
+        return user.failed_signins, user.locked_until
+
+    def record_good_signin(self, user_id, *, now, checked_hash, new_hash):
+        user = self.table.rows[user_id]
+        if user.password_hash != checked_hash or (user.locked_until is not None and user.locked_until > now):
+            return False
+        user.failed_signins, user.locked_until = 0, None
+        user.password_hash = new_hash or user.password_hash
+        return True
+
+    def unlock(self, user_id):
+        self.table.rows[user_id].failed_signins, self.table.rows[user_id].locked_until = 0, None
+
+
+class FakeApiTokens(_Repo):
+    def get_by_hash(self, token_hash):
+        return next((token for token in self._all() if token.token_hash == token_hash), None)
+
+    def for_user(self, user_id):
+        return [token for token in self._all() if token.user_id == user_id]
 
 
 class FakeCaseFlags(_Repo):
@@ -347,6 +378,40 @@ class FakeSchedulerMarks:
         return True
 
 
+class FakeAudit:
+    """Reads kept in their own table; the trail merged from the events and the reads. No update, no delete."""
+
+    def __init__(self, tables):
+        self.tables = tables
+
+    def add_reads(self, reads):
+        for read in reads:
+            self.tables["reads"].insert(copy.deepcopy(read))
+
+    def reads_of_case(self, case_id, *, limit=50):
+        reads = [r for r in self.tables["reads"].rows.values() if r.case_id == case_id]
+        return [copy.deepcopy(r) for r in sorted(reads, key=lambda r: -r.id)[:limit]]
+
+    def has_actor(self, actor):
+        return any(row.actor == actor for name in ("events", "reads") for row in self.tables[name].rows.values())
+
+    def trail(self, *, case_id=None, actor=None, since=None, until=None, batch_size=1000):
+        from workflows.audit import TrailEntry
+
+        def kept(row):
+            return (case_id in (None, row.case_id) and actor in (None, row.actor)
+                    and (since is None or row.at >= since) and (until is None or row.at < until))
+
+        entries = sorted(
+            [(e.at, 0, e.id, TrailEntry(e.at, e.actor, e.case_id, e.kind, payload=copy.deepcopy(e.payload)))
+             for e in self.tables["events"].rows.values() if kept(e)]
+            + [(r.at, 1, r.id, TrailEntry(r.at, r.actor, r.case_id, "read", r.channel, r.what))
+               for r in self.tables["reads"].rows.values() if kept(r)],
+            key=lambda entry: entry[:3])
+        for start in range(0, len(entries), batch_size):
+            yield [entry[3] for entry in entries[start:start + batch_size]]
+
+
 class FakeUnitOfWork:
     """Works on a private copy of the store; commit publishes it, leaving without commit drops it."""
 
@@ -368,8 +433,10 @@ class FakeUnitOfWork:
         self.notes = FakeNotes(self._tables["notes"])
         self.incidents = FakeIncidents(self._tables["incidents"])
         self.users = FakeUsers(self._tables["users"])
+        self.tokens = FakeApiTokens(self._tables["tokens"])
         self.flags = FakeCaseFlags(self._tables)
         self.marks = FakeSchedulerMarks(self._tables["marks"])
+        self.audit = FakeAudit(self._tables)
         return self
 
     def __exit__(self, *exc):

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from service import create_app
+from service.web.sessions import session_for
 from workflows import accounts
 from workflows.model import Case, CaseStatus, HumanTask, ProcessVersion, TaskStatus
 
@@ -90,9 +91,11 @@ def visitor(app):
     def make(username: str | None = None) -> Visitor:
         visitor = Visitor(app.test_client())
         if username is not None:
-            # Signing in checks scrypt (slow on purpose); the sign-in tests go through the form.
+            # Signing in checks the password hash (slow on purpose); the sign-in tests go through the form.
+            services = app.extensions["casework"]
+            user = accounts.active_user(services, username=username)
             with visitor.client.session_transaction() as session:
-                session["username"] = username
+                session.update(session_for(user, services.clock.now()) if user else {"username": username})
             visitor.get("/inbox")
         return visitor
     return make

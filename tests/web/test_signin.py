@@ -1,18 +1,58 @@
-"""Signing in and out, the session cookie, where a sign-in may lead, and CSRF on every form."""
+"""Signing in and out, lock-out, session expiry, the session cookie, where a sign-in may lead, and CSRF."""
 from __future__ import annotations
 
+import logging
+import threading
+from datetime import timedelta
+
 import pytest
+from argon2 import PasswordHasher
 from click.testing import CliRunner
-from werkzeug.security import check_password_hash
+from werkzeug.security import generate_password_hash
 
 from service import create_app, demo
 from service.cli import main
-from workflows import accounts
+from workflows import accounts, passwords, signin
 from workflows.errors import InvalidInput
 
-from .conftest import PASSWORD
+from .conftest import NOW, PASSWORD, Visitor
 
 WRONG = "That username and password do not match an active account."
+LOCKED = "This account is locked after too many wrong passwords, until"
+
+
+class MovableClock:
+    def __init__(self):
+        self.current = NOW
+
+    def now(self):
+        return self.current
+
+    def advance(self, **delta) -> None:
+        self.current += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(services) -> MovableClock:
+    services.clock = MovableClock()
+    return services.clock
+
+
+@pytest.fixture
+def checks(monkeypatch) -> list[str]:
+    """The stored hashes the sign-in checked a password against, in order."""
+    checked = []
+
+    def spy(password_hash, password):
+        checked.append(password_hash)
+        return passwords.password_matches(password_hash, password)
+    monkeypatch.setattr(signin, "password_matches", spy)
+    return checked
+
+
+def stored_user(services, username: str):
+    with services.uow(read_only=True) as uow:
+        return uow.users.get_by_username(username)
 
 
 class TestSigningIn:
@@ -61,14 +101,32 @@ class TestSigningIn:
 
 
 class TestPasswords:
-    def test_a_password_is_stored_as_a_salted_scrypt_hash_that_werkzeug_can_check(self, app):
+    def test_a_password_is_stored_as_a_salted_argon2id_hash(self, app):
         services = app.extensions["casework"]
         accounts.add_user(services, username="nina", roles=["case_manager"], password="s3cret-nina")
-        with services.uow(read_only=True) as uow:
-            stored = uow.users.get_by_username("nina").password_hash
-        assert "s3cret-nina" not in stored and stored.startswith("scrypt:32768:8:1$")
-        assert check_password_hash(stored, "s3cret-nina") and not check_password_hash(stored, "s3cret-ninA")
+        stored = stored_user(services, "nina").password_hash
+        assert "s3cret-nina" not in stored and stored.startswith("$argon2id$")
+        assert PasswordHasher().verify(stored, "s3cret-nina")
+        assert not accounts.password_matches(stored, "s3cret-ninA")
         assert accounts.hash_password("s3cret-nina") != stored  # salted
+
+    def test_an_older_scrypt_hash_still_signs_in_once_and_is_replaced_by_argon2(self, services, visitor):
+        with services.uow() as uow:
+            carla = uow.users.get_by_username("carla")
+            carla.password_hash = generate_password_hash(PASSWORD, method="scrypt")  # as stored before argon2
+            uow.users.update(carla)
+            uow.commit()
+        assert WRONG in visitor().sign_in("carla", "not-the-password").get_data(as_text=True)
+        assert stored_user(services, "carla").password_hash.startswith("scrypt:")
+        assert visitor().sign_in("carla").headers["Location"] == "/inbox"
+        rehashed = stored_user(services, "carla").password_hash
+        assert rehashed.startswith("$argon2id$") and accounts.password_matches(rehashed, PASSWORD)
+        assert visitor().sign_in("carla").headers["Location"] == "/inbox"
+
+    def test_an_unknown_username_costs_the_same_password_check_as_a_known_one(self, visitor, checks):
+        visitor().sign_in("nobody", PASSWORD)
+        visitor().sign_in("carla", "wrong password")
+        assert len(checks) == 2 and checks[0] == passwords.unknown_user_hash() and checks[0] != checks[1]
 
     def test_a_new_password_replaces_the_old_one(self, app, visitor):
         accounts.set_password(app.extensions["casework"], username="carla", password="a-new-one")
@@ -79,6 +137,207 @@ class TestPasswords:
         with pytest.raises(InvalidInput) as refused:
             accounts.add_user(app.extensions["casework"], username="nina", roles=["case_manager"], password="  ")
         assert refused.value.field_errors == {"password": ["Give a password that is not blank."]}
+
+
+class TestLockOut:
+    @pytest.fixture(autouse=True)
+    def three_attempts(self, app):
+        app.config["SIGNIN_ATTEMPTS"] = 3  # the default is 5; fewer slow password checks here
+
+    def test_the_third_wrong_password_in_a_row_locks_the_account_and_says_until_when(self, visitor, services):
+        for _ in range(2):
+            assert WRONG in visitor().sign_in("carla", "wrong password").get_data(as_text=True)
+        page = visitor().sign_in("carla", "wrong password").get_data(as_text=True)
+        assert f"{LOCKED} Wed 4 Mar 15:15" in page and "ask an administrator to unlock it" in page
+        assert stored_user(services, "carla").locked_until == NOW + timedelta(minutes=15)
+
+    def test_while_locked_even_the_right_password_is_refused_without_being_checked(self, visitor, checks):
+        for _ in range(3):
+            visitor().sign_in("carla", "wrong password")
+        checked_so_far = len(checks)
+        browser = visitor()
+        assert LOCKED in browser.sign_in("carla").get_data(as_text=True)
+        assert len(checks) == checked_so_far
+        assert browser.get("/inbox").status_code == 303
+
+    def test_the_lock_ends_after_the_lockout_minutes_with_the_attempts_counted_afresh(self, visitor, clock):
+        for _ in range(3):
+            visitor().sign_in("carla", "wrong password")
+        clock.advance(minutes=14, seconds=59)
+        assert LOCKED in visitor().sign_in("carla").get_data(as_text=True)
+        clock.advance(seconds=1)
+        assert WRONG in visitor().sign_in("carla", "wrong password").get_data(as_text=True)
+        assert visitor().sign_in("carla").headers["Location"] == "/inbox"
+
+    def test_the_lockout_minutes_come_from_the_configuration(self, app, visitor, clock):
+        app.config["LOCKOUT_MINUTES"] = 1
+        for _ in range(3):
+            visitor().sign_in("carla", "wrong password")
+        clock.advance(minutes=1)
+        assert visitor().sign_in("carla").headers["Location"] == "/inbox"
+
+    def test_an_administrator_can_unlock_the_account_at_once(self, visitor, services):
+        for _ in range(3):
+            visitor().sign_in("carla", "wrong password")
+        unlocked = accounts.unlock(services, username="carla", actor="ops")
+        assert (unlocked.failed_signins, unlocked.locked_until) == (0, None)
+        assert visitor().sign_in("carla").headers["Location"] == "/inbox"
+
+    def test_a_good_sign_in_starts_the_count_again(self, visitor, services):
+        for _ in range(2):
+            visitor().sign_in("carla", "wrong password")
+        assert visitor().sign_in("carla").status_code == 303
+        assert stored_user(services, "carla").failed_signins == 0
+        for _ in range(2):
+            assert WRONG in visitor().sign_in("carla", "wrong password").get_data(as_text=True)
+        assert visitor().sign_in("carla").status_code == 303
+
+    def test_wrong_passwords_of_one_user_do_not_lock_another(self, visitor):
+        for _ in range(3):
+            visitor().sign_in("carla", "wrong password")
+        assert visitor().sign_in("cole").status_code == 303
+
+    def test_sign_ins_and_lock_outs_are_logged_by_username_never_with_the_password(self, visitor, caplog):
+        caplog.set_level(logging.INFO, logger="workflows")
+        for _ in range(3):
+            visitor().sign_in("carla", "hunter2-secret")
+        visitor().sign_in("hunter2-typed-as-name", "x")
+        visitor().sign_in("cole")
+        text = caplog.text
+        assert "Sign-in of carla failed: wrong password (2 in a row)" in text
+        assert "carla locked until 2026-03-04T15:15:00+00:00 after 3 wrong passwords in a row" in text
+        assert "cole signed in" in text and "unknown username" in text
+        assert "hunter2" not in text and PASSWORD not in text
+
+
+@pytest.mark.postgres
+def test_wrong_passwords_sent_at_the_same_moment_are_each_counted(postgres_database_url, tmp_path, monkeypatch,
+                                                                  password_hash):
+    monkeypatch.chdir(tmp_path)
+    app = create_app({"TESTING": True, "DATABASE_URL": postgres_database_url, "SECRET_KEY": "test",
+                      "SCHEDULER_ENABLED": False, "CLOCK": MovableClock()})
+    services = app.extensions["casework"]
+    try:
+        accounts.add_user(services, username="carla", roles=["case_manager"])
+        with services.uow() as uow:
+            carla = uow.users.get_by_username("carla")
+            carla.password_hash = password_hash
+            uow.users.update(carla)
+            uow.commit()
+        start = threading.Barrier(5)
+        outcomes = []
+
+        def attempt() -> None:
+            start.wait()
+            outcomes.append(accounts.sign_in(services, username="carla", password="wrong", attempts=5))
+
+        threads = [threading.Thread(target=attempt) for _ in range(5)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert len(outcomes) == 5
+        assert sorted(outcome.locked_until is not None for outcome in outcomes) == [False] * 4 + [True]
+        assert stored_user(services, "carla").locked_until == NOW + timedelta(minutes=15)
+    finally:
+        services.uow.dispose()
+
+
+class TestSessions:
+    def test_a_session_expires_after_the_idle_minutes_without_a_request(self, visitor, clock):
+        browser = visitor("carla")
+        clock.advance(minutes=29)
+        assert browser.get("/inbox").status_code == 200
+        clock.advance(minutes=29)  # 58 minutes since signing in, 29 since the last request
+        assert browser.get("/inbox").status_code == 200
+        clock.advance(minutes=30, seconds=1)
+        response = browser.get("/inbox?view=team")
+        assert response.status_code == 303 and response.headers["Location"] == "/signin?next=/inbox?view%3Dteam"
+        page = browser.get(response.headers["Location"]).get_data(as_text=True)
+        assert "Your session expired after 30 minutes without activity." in page
+        assert 'name="next" value="/inbox?view=team"' in page
+        assert browser.get("/inbox").status_code == 303  # the session was cleared, not only refused once
+
+    def test_a_session_expires_at_the_maximum_age_however_busy(self, app, visitor, clock):
+        app.config["SESSION_IDLE_MINUTES"] = 24 * 60
+        browser = visitor("carla")
+        clock.advance(hours=11, minutes=59)
+        assert browser.get("/inbox").status_code == 200
+        clock.advance(minutes=1, seconds=1)
+        response = browser.get("/inbox")
+        assert response.status_code == 303 and response.headers["Location"] == "/signin?next=/inbox"
+        page = browser.get("/signin").get_data(as_text=True)
+        assert "Your session expired: a session lasts at most 12 hours." in page
+
+    def test_the_session_limits_come_from_the_configuration(self, app, visitor, clock):
+        app.config["SESSION_IDLE_MINUTES"] = 5
+        browser = visitor("carla")
+        clock.advance(minutes=5, seconds=1)
+        assert browser.get("/inbox").status_code == 303
+        assert "after 5 minutes without activity" in browser.get("/signin").get_data(as_text=True)
+
+    def test_a_new_password_ends_the_users_open_sessions(self, services, visitor):
+        browser, other = visitor("carla"), visitor("cole")
+        accounts.set_password(services, username="carla", password="a-new-one")
+        assert browser.get("/inbox").status_code == 303
+        assert "because your password was changed" in browser.get("/signin").get_data(as_text=True)
+        assert other.get("/inbox").status_code == 200
+        fresh = visitor()
+        assert fresh.sign_in("carla", "a-new-one").status_code == 303 and fresh.get("/inbox").status_code == 200
+
+    def test_deactivating_a_user_ends_their_sessions_with_the_reason(self, services, visitor):
+        browser = visitor("carla")
+        accounts.update_user(services, username="carla", active=False, actor="ops")
+        assert browser.get("/inbox").status_code == 303
+        assert "your account is no longer active" in browser.get("/signin").get_data(as_text=True)
+        accounts.update_user(services, username="carla", active=True, actor="ops")
+        assert browser.get("/inbox").status_code == 303  # reactivating does not revive the old session
+
+    def test_a_session_cookie_naming_only_a_user_is_not_enough(self, app):
+        client = app.test_client()
+        with client.session_transaction() as session:
+            session["username"] = "carla"  # no password fingerprint, no times
+        assert client.get("/inbox").status_code == 303
+
+
+class TestSessionCookie:
+    @staticmethod
+    def cookie(app, base_url: str = "http://localhost", **headers) -> str:
+        response = app.test_client().get("/signin", base_url=base_url, headers=headers)
+        return response.headers["Set-Cookie"]
+
+    @staticmethod
+    def app_with(database_url, monkeypatch, **environment):
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        return create_app({"TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test",
+                           "SCHEDULER_ENABLED": False})
+
+    def test_over_plain_http_the_cookie_is_not_marked_secure_but_is_http_only_and_lax(self, app):
+        cookie = self.cookie(app)
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+
+    def test_over_https_the_cookie_is_secure_http_only_and_lax(self, app):
+        cookie = self.cookie(app, "https://localhost")
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+    def test_signing_in_over_https_sets_a_secure_cookie(self, app):
+        browser = Visitor(app.test_client())
+        browser.get("/signin", base_url="https://localhost")
+        response = browser.post("/signin", {"username": "carla", "password": PASSWORD}, base_url="https://localhost",
+                                headers={"Referer": "https://localhost/signin"})
+        assert response.status_code == 303 and "Secure" in response.headers["Set-Cookie"]
+
+    def test_casework_secure_cookies_marks_it_secure_even_over_http(self, database_url, monkeypatch):
+        cookie = self.cookie(self.app_with(database_url, monkeypatch, CASEWORK_SECURE_COOKIES="1"))
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+    def test_a_forwarded_proto_counts_only_behind_a_configured_proxy(self, database_url, monkeypatch):
+        direct = self.app_with(database_url, monkeypatch)
+        assert "Secure" not in self.cookie(direct, **{"X-Forwarded-Proto": "https"})
+        proxied = self.app_with(database_url, monkeypatch, CASEWORK_PROXY_FIX="1")
+        assert "Secure" in self.cookie(proxied, **{"X-Forwarded-Proto": "https"})
+        assert "Secure" not in self.cookie(proxied)
 
 
 class TestSignedOut:

@@ -25,7 +25,9 @@ def Time() -> sa.DateTime:
 
 def upgrade() -> None:
     with op.batch_alter_table("app_user") as app_user:
-        app_user.add_column(sa.Column("failed_signins", sa.Integer(), nullable=False, server_default=sa.text("0")))
+        # A plain "0", not sa.text("0"): an SQL expression would make SQLite's batch rebuild app_user, and
+        # dropping the old copy deletes every user_role and user_setting row (ON DELETE CASCADE).
+        app_user.add_column(sa.Column("failed_signins", sa.Integer(), nullable=False, server_default="0"))
         app_user.add_column(sa.Column("locked_until", Time(), nullable=True))
     op.create_table(
         "api_token",
