@@ -105,8 +105,8 @@ def test_a_user_outside_a_cases_setting_or_a_tasks_role_is_refused(live_server, 
     nick = new_page()  # workers' comp only
     sign_in(nick, live_server, "nick")
     response = nick.goto(f"{live_server}/cases/1")
-    assert response.status == 403
-    assert "does not cover" in nick.locator("main").inner_text()
+    assert response.status == 404
+    assert "Case 1 does not exist." in nick.locator("main").inner_text()
 
     pat = new_page()  # acute hospital, physician advisor: not a case manager's task
     sign_in(pat, live_server, "pat")

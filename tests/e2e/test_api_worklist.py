@@ -76,10 +76,10 @@ class TestSettings:
     def test_a_user_sees_no_case_or_task_outside_their_settings(self, as_user):
         case, task = _case_with_task(as_user)
         wendy = as_user("wendy")  # a workers' comp supervisor; the case is acute hospital
-        assert wendy.get(f"/cases/{case['id']}").status_code == 403
-        assert wendy.get(f"/tasks/{task['id']}").status_code == 403
-        assert wendy.post(f"/tasks/{task['id']}/claim").status_code == 403
-        assert wendy.post(f"/cases/{case['id']}/notes", json={"text": "x"}).status_code == 403
+        assert wendy.get(f"/cases/{case['id']}").status_code == 404
+        assert wendy.get(f"/tasks/{task['id']}").status_code == 404
+        assert wendy.post(f"/tasks/{task['id']}/claim").status_code == 404
+        assert wendy.post(f"/cases/{case['id']}/notes", json={"text": "x"}).status_code == 404
         assert wendy.get("/cases").json["items"] == []
         assert wendy.get("/tasks").json["total"] == 0
 

@@ -113,10 +113,10 @@ class TestShowingACase:
 
 class TestAccessBySetting:
     @pytest.mark.parametrize("path", ["", "/diagram.bpmn", "/diagram-marks.json"])
-    def test_a_user_outside_the_cases_setting_gets_403(self, visitor, case_id, outsider, path):
+    def test_a_user_outside_the_cases_setting_is_told_it_does_not_exist(self, visitor, case_id, outsider, path):
         response = visitor("wes").get(f"/cases/{case_id}{path}")
-        assert response.status_code == 403
-        assert "belongs to the acute hospital setting, which your account does not cover" in text_of(response)
+        assert response.status_code == 404
+        assert f"Case {case_id} does not exist." in text_of(response)
         assert b"<bpmn:definitions" not in response.data and b"admission_review" not in response.data
 
     def test_a_user_outside_the_cases_setting_cannot_add_a_note(self, visitor, services, case_id, outsider):
@@ -124,7 +124,7 @@ class TestAccessBySetting:
         wes.get("/inbox")
         response = wes.post(f"/cases/{case_id}/notes", {"text": "Peeking", "back": "/inbox"})
         assert response.status_code == 303
-        assert "which your account does not cover" in flashes(wes.get("/inbox"))
+        assert f"Case {case_id} does not exist." in flashes(wes.get("/inbox"))
         assert handlers.get_case(services, case_id=case_id).notes == []
 
 

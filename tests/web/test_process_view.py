@@ -188,8 +188,8 @@ class TestWhoMaySee:
         assert f'data-process-id="{REVIEW}"' not in wendy.get("/processes").get_data(as_text=True)
         for path in (f"/processes/{REVIEW}", f"/processes/{REVIEW}/elements/admission_review"):
             response = wendy.get(path)
-            assert response.status_code == 403
-            assert "belongs to the acute hospital setting, which your account does not cover" in text_of(response)
+            assert response.status_code == 404
+            assert f"No process '{REVIEW}' is deployed." in text_of(response)
         listing = visitor("sue").get("/processes").get_data(as_text=True)
         assert re.search(rf'data-process-id="{REVIEW}">.*?data-running-cases>4<', listing, re.S)
 

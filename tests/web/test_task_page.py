@@ -124,12 +124,12 @@ class TestShowingATask:
         assert response.status_code == 403
         assert f"Task {review} is for the case_manager role; you can neither see nor work it." in page_of(response)
 
-    def test_a_user_outside_the_cases_setting_gets_403_on_the_page_and_the_api(self, app, visitor, review, outsider):
+    def test_a_user_outside_the_cases_setting_gets_404_on_the_page_and_the_api(self, app, visitor, review, outsider):
         response = visitor("wes").get(f"/tasks/{review}")
-        assert response.status_code == 403
-        assert "belongs to the acute hospital setting, which your account does not cover" in page_of(response)
+        assert response.status_code == 404
+        assert f"Task {review} does not exist." in page_of(response)
         refused = api_get(app, outsider, f"/tasks/{review}")
-        assert refused.status_code == 403 and "does not cover" in refused.json["error"]["message"]
+        assert refused.status_code == 404 and refused.json["error"]["message"] == f"Task {review} does not exist."
 
     def test_the_api_refuses_a_task_outside_the_users_roles_and_shows_it_to_its_role(self, app, services, review):
         assert api_get(app, accounts.new_token(services, username="pat"), f"/tasks/{review}").status_code == 403

@@ -28,7 +28,8 @@ def start_case(
     now = services.clock.now()
     with services.uow() as uow:
         version = uow.processes.latest(process_id)
-        if version is None:
+        # A process of a setting the actor does not cover is, to them, not deployed.
+        if version is None or not actor.covers(version.setting):
             raise NotFound(f"No process '{process_id}' is deployed.")
         bundle = services.bundles.get(uow, version.id)
         try:
@@ -57,7 +58,7 @@ def cancel_case(services: Services, *, actor: User, case_id: int, reason: str) -
     _supervisor_with_reason(actor, reason, doing="cancel", required=True)
     now = services.clock.now()
     with services.uow() as uow:
-        case = case_in_status(uow, case_id, (CaseStatus.ACTIVE, CaseStatus.SUSPENDED), to="cancelled")
+        case = case_in_status(uow, actor, case_id, (CaseStatus.ACTIVE, CaseStatus.SUSPENDED), to="cancelled")
         run = services.engine.resume(services.bundles.get(uow, case.process_version_id), case.state)
         run.cancel(now=now)
         for timer in _paused_timers(uow, case.id):
@@ -75,7 +76,7 @@ def suspend_case(services: Services, *, actor: User, case_id: int, reason: str) 
     _supervisor_with_reason(actor, reason, doing="suspend", required=True)
     now = services.clock.now()
     with services.uow() as uow:
-        case = case_in_status(uow, case_id, (CaseStatus.ACTIVE,), to="suspended")
+        case = case_in_status(uow, actor, case_id, (CaseStatus.ACTIVE,), to="suspended")
         case.status, case.suspended_at, case.updated_at = CaseStatus.SUSPENDED, now, now
         # The case row first: its version check turns a timer firing at this moment into a clean conflict.
         uow.cases.save(case)
@@ -92,7 +93,7 @@ def resume_case(services: Services, *, actor: User, case_id: int, reason: str = 
     _supervisor_with_reason(actor, reason, doing="resume", required=False)
     now = services.clock.now()
     with services.uow() as uow:
-        case = case_in_status(uow, case_id, (CaseStatus.SUSPENDED,), to="resumed")
+        case = case_in_status(uow, actor, case_id, (CaseStatus.SUSPENDED,), to="resumed")
         suspended_at = case.suspended_at or now
         paused = max(now - suspended_at, timedelta(0))
         run = services.engine.resume(services.bundles.get(uow, case.process_version_id), case.state)

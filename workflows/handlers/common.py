@@ -16,14 +16,20 @@ def is_supervisor(user: User) -> bool:
     return any(user.has_role(role) for role in SUPERVISOR_ROLES)
 
 
+def covers_case(actor: User | None, case: Case | None) -> bool:
+    """Whether the case exists and is one the actor may see (None: the system itself reads)."""
+    return case is not None and (actor is None or actor.covers(case.setting))
+
+
 def visible_case(uow: UnitOfWork, actor: User | None, case_id: int) -> Case:
-    """Load a case the actor may see: one of a setting they cover (None: the system itself reads)."""
+    """Load a case the actor may see: one of a setting they cover (None: the system itself reads).
+
+    A case outside the actor's settings is reported exactly as a case that does not exist:
+    a different answer would tell anyone with an id to try that the case is there.
+    """
     case = uow.cases.get(case_id)
-    if case is None:
+    if not covers_case(actor, case):
         raise NotFound(f"Case {case_id} does not exist.")
-    if actor is not None and not actor.covers(case.setting):
-        raise Forbidden(f"Case {case_id} belongs to the {case.setting.replace('_', ' ')} setting, "
-                        "which your account does not cover.")
     return case
 
 
@@ -41,13 +47,25 @@ def may_see_task(user: User, task: HumanTask) -> bool:
 
 def visible_task(uow: UnitOfWork, actor: User | None, task_id: int) -> tuple[HumanTask, Case]:
     """Load a task the actor may see, with its case (None: the system itself reads)."""
-    task = uow.tasks.get(task_id)
-    if task is None:
-        raise NotFound(f"Task {task_id} does not exist.")
-    case = visible_case(uow, actor, task.case_id)
+    task, case = _task_in_scope(uow, actor, task_id)
     if actor is not None and not may_see_task(actor, task):
         holder = f"the {task.candidate_role} role" if task.candidate_role else f"{task.assignee or 'its assignee'}"
         raise Forbidden(f"Task {task_id} is for {holder}; you can neither see nor work it.")
+    return task, case
+
+
+def task_to_work(uow: UnitOfWork, actor: User, task_id: int) -> tuple[HumanTask, Case]:
+    """Load an open task of a case the actor may see, with its case; whose task it is stays the caller's check."""
+    task, case = _task_in_scope(uow, actor, task_id)
+    return _require_open(task), case
+
+
+def _task_in_scope(uow: UnitOfWork, actor: User | None, task_id: int) -> tuple[HumanTask, Case]:
+    """A task of a case in the actor's settings; any other task is reported as one that does not exist."""
+    task = uow.tasks.get(task_id)
+    case = uow.cases.get(task.case_id) if task is not None else None
+    if task is None or not covers_case(actor, case):
+        raise NotFound(f"Task {task_id} does not exist.")
     return task, case
 
 
@@ -55,10 +73,23 @@ def open_task(uow: UnitOfWork, task_id: int) -> HumanTask:
     task = uow.tasks.get(task_id)
     if task is None:
         raise NotFound(f"Task {task_id} does not exist.")
+    return _require_open(task)
+
+
+def _require_open(task: HumanTask) -> HumanTask:
     if not task.is_open:
         by = f" by {task.completed_by}" if task.completed_by else ""
-        raise Conflict(f"Task {task_id} is already {task.status.value}{by}.")
+        raise Conflict(f"Task {task.id} is already {task.status.value}{by}.")
     return task
+
+
+def visible_incident(uow: UnitOfWork, actor: User | None, incident_id: int) -> tuple[Incident, Case]:
+    """Load an incident of a case the actor may see, with its case; any other is reported as not existing."""
+    incident = uow.incidents.get(incident_id)
+    case = uow.cases.get(incident.case_id) if incident is not None else None
+    if incident is None or not covers_case(actor, case):
+        raise NotFound(f"Incident {incident_id} does not exist.")
+    return incident, case
 
 
 def active_case(uow: UnitOfWork, case_id: int) -> Case:
@@ -79,11 +110,10 @@ def require_active(case: Case) -> Case:
     return case
 
 
-def case_in_status(uow: UnitOfWork, case_id: int, allowed: tuple[CaseStatus, ...], *, to: str) -> Case:
-    """Load a case that must be in one of the `allowed` statuses for a supervisor `to` act on it."""
-    case = uow.cases.get(case_id)
-    if case is None:
-        raise NotFound(f"Case {case_id} does not exist.")
+def case_in_status(uow: UnitOfWork, actor: User | None, case_id: int, allowed: tuple[CaseStatus, ...], *,
+                   to: str) -> Case:
+    """Load a case the actor may see that must be in one of the `allowed` statuses for a supervisor `to` act on it."""
+    case = visible_case(uow, actor, case_id)
     if case.status not in allowed:
         statuses = " or ".join(status.value for status in allowed)
         raise Conflict(f"Case {case_id} is {case.status.value}; only {statuses} cases can be {to}.")
@@ -115,14 +145,13 @@ def record_incident(services: Services, case_id: int | None, failure: EngineFail
 
 
 def deployed_versions(uow: UnitOfWork, *, actor: User, process_id: str) -> list[VersionLoad]:
-    """The versions of a process in the actor's settings, oldest first; NotFound or Forbidden naming why not."""
+    """The versions of a process of a setting the actor covers, oldest first; NotFound otherwise.
+
+    A process of another setting is reported as not deployed, as its cases are reported as not existing.
+    """
     versions = uow.process_view.versions(process_id=process_id, settings=actor.setting_scope)
-    if not versions:
+    if not versions or not actor.covers(versions[-1].setting):
         raise NotFound(f"No process '{process_id}' is deployed.")
-    setting = versions[-1].setting
-    if not actor.covers(setting):
-        raise Forbidden(f"The process {process_id} belongs to the {setting.replace('_', ' ')} setting, "
-                        "which your account does not cover.")
     return versions
 
 

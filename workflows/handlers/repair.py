@@ -16,7 +16,7 @@ from ..errors import Conflict, EngineFailure, Forbidden, InvalidInput, NotFound
 from ..forms import validate_submission
 from ..model import Case, CaseEvent, CaseStatus, Incident, IncidentStatus, TimerStatus, User
 from ..services import Services
-from .common import is_supervisor, task_event, visible_case
+from .common import is_supervisor, task_event, visible_case, visible_incident
 from .timers import record_fired
 
 
@@ -83,7 +83,7 @@ def close_incident(services: Services, *, actor: User, incident_id: int, reason:
     now = services.clock.now()
     with services.uow() as uow:
         incident, case = _open_incident(uow, actor, incident_id, statuses=tuple(CaseStatus))
-        _resolve(incident, actor, now, f"closed: {reason.strip()}")
+        _resolve(incident, actor, now, "closed")  # the reason (up to 2,000 characters) goes in the event
         uow.incidents.update(incident)
         if "timer_ids" in incident.data:
             _cancel_failed_timers(uow, case, incident.data["timer_ids"])
@@ -219,10 +219,7 @@ def _retry_failed(services: Services, incident_id: int, failure: EngineFailure, 
 
 
 def _open_incident(uow, actor: User, incident_id: int, *, statuses=(CaseStatus.ACTIVE,)) -> tuple[Incident, Case]:
-    incident = uow.incidents.get(incident_id)
-    if incident is None:
-        raise NotFound(f"Incident {incident_id} does not exist.")
-    case = visible_case(uow, actor, incident.case_id)
+    incident, case = visible_incident(uow, actor, incident_id)
     if incident.status != IncidentStatus.OPEN:
         raise Conflict(f"Incident {incident_id} is already {incident.status.value} ({incident.resolution}).")
     if case.status not in statuses:

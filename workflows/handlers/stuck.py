@@ -71,6 +71,8 @@ def _in_scope(actor: User, query: FlagQuery) -> FlagQuery:
 
 def reassign_candidates(services: Services, *, actor: User, setting: str | None = None) -> list[User]:
     """Whom a supervisor's stuck tasks can go to: active people covering `setting`, else any setting of theirs."""
+    if setting and not actor.covers(setting):
+        return []  # who works another setting is not this supervisor's to see
     with services.uow(read_only=True) as uow:
         return people_covering(uow, [setting] if setting else actor.setting_scope)
 

@@ -21,7 +21,7 @@ from .common import (
     record_incident,
     require_active,
     task_event,
-    visible_case,
+    task_to_work,
     visible_task,
 )
 
@@ -79,8 +79,7 @@ def claim_task(services: Services, *, actor: User, task_id: int) -> HumanTask:
     """Claim an open task for the acting user."""
     now = services.clock.now()
     with services.uow() as uow:
-        task = open_task(uow, task_id)
-        visible_case(uow, actor, task.case_id)
+        task, _ = task_to_work(uow, actor, task_id)
         if task.assignee == actor.username:
             return task
         if task.assignee is not None:
@@ -98,8 +97,7 @@ def unclaim_task(services: Services, *, actor: User, task_id: int) -> HumanTask:
     """Put a claimed task back in its team's queue."""
     now = services.clock.now()
     with services.uow() as uow:
-        task = open_task(uow, task_id)
-        visible_case(uow, actor, task.case_id)
+        task, _ = task_to_work(uow, actor, task_id)
         if task.assignee is None:
             raise Conflict(f"Task {task_id} is not claimed.")
         if task.assignee != actor.username and not is_supervisor(actor):
@@ -117,9 +115,8 @@ def complete_task(services: Services, *, actor: User, task_id: int, data: dict[s
     case_id = None
     try:
         with services.uow() as uow:
-            task = open_task(uow, task_id)
+            task, case = task_to_work(uow, actor, task_id)
             case_id = task.case_id
-            case = visible_case(uow, actor, task.case_id)
             _may_work(actor, task)
             require_active(case)
             if task.adhoc:
@@ -172,8 +169,7 @@ def save_draft(services: Services, *, actor: User, task_id: int, data: dict[str,
         raise InvalidInput(f"The draft is larger than {MAX_DRAFT_BYTES // 1024} KiB.", {"data": ["Too large."]})
     now = services.clock.now()
     with services.uow() as uow:
-        task = open_task(uow, task_id)
-        case = visible_case(uow, actor, task.case_id)
+        task, case = task_to_work(uow, actor, task_id)
         _may_work(actor, task)
         require_active(case)
         if task.assignee is None:
@@ -192,8 +188,7 @@ def assign_task(services: Services, *, actor: User, task_id: int, assignee: str)
         raise Forbidden("Only supervisors can assign a task to someone.")
     now = services.clock.now()
     with services.uow() as uow:
-        task = open_task(uow, task_id)
-        case = visible_case(uow, actor, task.case_id)
+        task, case = task_to_work(uow, actor, task_id)
         person = uow.users.get_by_username((assignee or "").strip().lower())
         if person is None or not person.active:
             raise InvalidInput(f"There is no active user named '{assignee}'.", {"assignee": ["Unknown user."]})

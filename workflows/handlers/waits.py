@@ -8,7 +8,7 @@ from ..errors import Conflict, EngineFailure, NotFound
 from ..forms import validate_submission
 from ..model import Case, User
 from ..services import Services
-from .common import active_case, record_incident
+from .common import active_case, covers_case, record_incident
 
 
 def deliver_message(
@@ -25,10 +25,13 @@ def deliver_message(
     payload = validate_submission(None, payload)
     with services.uow(read_only=True) as uow:
         waits = uow.messages.for_case(case_id) if case_id is not None else uow.messages.find(name)
-    targets = sorted({
-        wait.case_id for wait in waits
-        if wait.name == name and all(wait.correlation.get(key) == value for key, value in correlation.items())
-    })
+        waiting = {
+            wait.case_id for wait in waits
+            if wait.name == name and all(wait.correlation.get(key) == value for key, value in correlation.items())
+        }
+        # Cases outside the actor's settings do not wait for them: a message must not reveal them.
+        targets = sorted(waiting if actor.setting_scope is None else
+                         (found for found in waiting if covers_case(actor, uow.cases.get(found))))
     described = f"message '{name}'" + (f" with correlation {correlation}" if correlation else "")
     if not targets:
         raise NotFound(f"No case is waiting for {described}.")
