@@ -1,8 +1,9 @@
 """Read diagram XML safely, and find in it what the catalog needs to know.
 
 Diagrams come from designers' uploads: every file is parsed with DTDs, entities and the
-network off, and a document that declares a DOCTYPE is refused outright (billion laughs,
-external entities).
+network off, and a document that declares a DOCTYPE (billion laughs, external entities),
+in whatever encoding, or that uses XInclude is refused outright. Nothing a file names is
+ever fetched: not an entity, a DTD, an included file, a schemaLocation or a stylesheet.
 """
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 FORM_SCHEMA_PROPERTY = "formJsonSchemaFilename"
 FORM_UI_SCHEMA_PROPERTY = "formUiSchemaFilename"
 MAX_XML_BYTES = 5 * 1024 * 1024
+XINCLUDE_NAMESPACES = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
+# "<!DOCTYPE" as it appears in the bytes of a file in each encoding an XML parser detects by itself.
+_DOCTYPE = {codec: "<!DOCTYPE".encode(codec) for codec in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")}
 
 
 def bpmn_tag(local_name: str) -> str:
@@ -30,7 +34,7 @@ def parse_xml(path: str, data: bytes) -> tuple[etree._Element | None, DiagramPro
     if len(data) > MAX_XML_BYTES:
         limit = MAX_XML_BYTES // (1024 * 1024)
         return None, DiagramProblem(f"the file is larger than the {limit} MB limit for diagrams.", path)
-    if b"<!DOCTYPE" in data:
+    if any(spelling in data for spelling in _DOCTYPE.values()):
         return None, _doctype_refused(path, data)
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
@@ -40,16 +44,26 @@ def parse_xml(path: str, data: bytes) -> tuple[etree._Element | None, DiagramPro
         return None, DiagramProblem(f"the file is not well-formed XML: {detail.rstrip('.')}.", path,
                                     line=getattr(exc, "lineno", None))
     docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:  # e.g. a UTF-16 file the byte check missed
+    if docinfo.doctype or docinfo.internalDTD is not None:  # e.g. an encoding the byte check does not know
         return None, _doctype_refused(path, data)
+    for namespace in XINCLUDE_NAMESPACES:
+        for element in root.iter(f"{{{namespace}}}*"):
+            # lxml includes nothing unless asked to; a diagram that relies on it is refused all the same.
+            return None, DiagramProblem(
+                f"the file uses XInclude (<{etree.QName(element).localname}>); diagrams must be self-contained, "
+                "put the content in the file itself.", path, line=element.sourceline)
     return root, None
 
 
 def _doctype_refused(path: str, data: bytes) -> DiagramProblem:
-    at = data.find(b"<!DOCTYPE")
+    line = None
+    for codec, spelling in _DOCTYPE.items():
+        if (at := data.find(spelling)) >= 0:
+            line = data[:at].count("\n".encode(codec)) + 1
+            break
     return DiagramProblem(
         "the file declares a DOCTYPE; DTDs and entities are not allowed in diagrams, remove the declaration.",
-        path, line=data[:at].count(b"\n") + 1 if at >= 0 else None)
+        path, line=line)
 
 
 def uses_namespace(root: etree._Element, namespace: str) -> bool:

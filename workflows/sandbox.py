@@ -11,36 +11,21 @@ from __future__ import annotations
 import ast
 import builtins
 import operator
+import re
+from datetime import date, time
 from functools import lru_cache
 from types import CodeType
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec
-from RestrictedPython.Guards import (
-    guarded_iter_unpack_sequence,
-    guarded_unpack_sequence,
-)
+from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 from RestrictedPython.PrintCollector import PrintCollector
-from RestrictedPython.transformer import (
-    IOPERATOR_TO_STR,
-    RestrictingNodeTransformer,
-    copy_locations,
-)
+from RestrictedPython.transformer import IOPERATOR_TO_STR, RestrictingNodeTransformer, copy_locations
 
 from .errors import ScriptRejected
 from .sandbox_guards import (
-    DENIED_ATTRIBUTES,
-    MAX_FORMAT_WIDTH,
-    MAX_ITEMS,
-    _augitem,
-    _binop,
-    _check_size,
-    _format,
-    _getattr,
-    _inplacevar,
-    _loop_guard,
-    _refuse,
-    _write,
+    DENIED_ATTRIBUTES, MAX_FORMAT_WIDTH, MAX_ITEMS, _binop, _check_divide, _check_expanded, _check_size,
+    _check_strftime, _check_widths, _getattr, _inplacevar, _loop_guard, _refuse, _write,
     denied_attribute_message,
 )
 
@@ -50,7 +35,7 @@ REFUSED_BUILTINS = (
     "staticmethod property exit quit id"
 ).split()
 
-_GUARDED_BINOPS = {ast.Add: "+", ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Mod: "%"}
+_GUARDED_BINOPS = {ast.Add: "+", ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Mod: "%", ast.FloorDiv: "//"}
 
 
 def _bounded_range(*args: int) -> range:
@@ -63,12 +48,16 @@ def _bounded_range(*args: int) -> range:
 
 
 def _guarded_pow(base: Any, exponent: Any, modulus: Any = None) -> Any:
-    return _binop("**", base, exponent) if modulus is None else pow(base, exponent, modulus)
+    if modulus is None:
+        return _binop("**", base, exponent)
+    _check_divide(base, exponent, modulus)
+    return pow(base, exponent, modulus)
 
 
 def _guarded_round(number: Any, ndigits: int | None = None) -> Any:
     if isinstance(ndigits, int) and abs(ndigits) > MAX_FORMAT_WIDTH:
         _refuse(f"round() in scripts takes at most {MAX_FORMAT_WIDTH:,} digits")
+    _check_divide(number)
     return round(number, ndigits)
 
 
@@ -77,6 +66,80 @@ def _guarded_sum(items: Any, start: Any = 0) -> Any:
         items = list(items)
         _check_size(len(start) + sum(len(i) for i in items if isinstance(i, (list, tuple))))
     return sum(items, start)
+
+
+def _checked(function: Callable[..., Any], check: Callable[..., None]) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        check(*args)
+        return function(*args)
+    return call
+
+
+# map() and filter() call their function from C: over a list the function appends to they
+# would never stop, so they tick the run's budget like a loop does.
+def _ticking_map(function: Callable[..., Any], iterable: Any, *iterables: Any) -> Iterator[Any]:
+    for args in zip(iterable, *iterables):
+        _loop_guard()
+        yield function(*args)
+
+
+def _ticking_filter(function: Callable[[Any], Any] | None, iterable: Any) -> Iterator[Any]:
+    for item in iterable:
+        _loop_guard()
+        if item if function is None else function(item):
+            yield item
+
+
+def _on_a_copy(pick: Callable[..., Any]) -> Callable[..., Any]:
+    # min(items, key=items.append) would walk a list that grows as fast as it is walked, and
+    # sorting [t] * n compares every item of every t in one C call.
+    def call(*args: Any, **kwargs: Any) -> Any:
+        items = list(args[0]) if len(args) == 1 else list(args)
+        _check_expanded(items, "compare")
+        return pick(items, **kwargs)
+    return call
+
+
+def _compared(value: Any, membership: bool = False) -> Any:
+    # Comparing (or hashing) shared references walks them all in one C call: [t] * n == [u] * n.
+    if not (membership and isinstance(value, (dict, set, frozenset))):
+        _check_expanded(value, "compare")
+    return value
+
+
+class PlainInstances(type):
+    """The class of the stand-ins scripts see for builtin classes: isinstance() accepts the plain objects they build."""
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, cls._plain)
+
+
+class _ScriptStr(str, metaclass=PlainInstances):
+    _plain = str
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> str:
+        if args:
+            _check_expanded(args[0])
+        return str(*args, **kwargs)
+
+
+class _PrintCollector(PrintCollector):
+    def _call_print(self, *objects: Any, **kwargs: Any) -> None:
+        _check_expanded(objects)
+        super()._call_print(*objects, **kwargs)
+
+
+def _augitem(target: Any, key: Any, symbol: str, value: Any) -> None:
+    _write(target)[key] = _inplacevar(symbol, target[key], value)
+
+
+def _format(value: Any, conversion: int, spec: str) -> str:
+    _check_widths(re.findall(r"\d+", spec))
+    if isinstance(value, (date, time)):
+        _check_strftime(spec)
+    _check_expanded(value)
+    converters = {ord("r"): repr, ord("s"): str, ord("a"): ascii}
+    return format(converters[conversion](value) if conversion in converters else value, spec)
 
 
 def _refused_builtin_message(name: str) -> str:
@@ -99,23 +162,30 @@ SAFE_BUILTINS: dict[str, Any] = {
         "NotImplementedError StopIteration"
     ).split()
 }
-SAFE_BUILTINS.update(range=_bounded_range, pow=_guarded_pow, round=_guarded_round, sum=_guarded_sum)
+SAFE_BUILTINS.update(
+    range=_bounded_range, pow=_guarded_pow, round=_guarded_round, sum=_guarded_sum, str=_ScriptStr,
+    divmod=_checked(divmod, _check_divide), repr=_checked(repr, _check_expanded), map=_ticking_map,
+    filter=_ticking_filter, min=_on_a_copy(min), max=_on_a_copy(max), sorted=_on_a_copy(sorted),
+)
 SAFE_BUILTINS.update({name: _refused_builtin(name) for name in REFUSED_BUILTINS})
 
+
+def _internal_import(name: str, *args: Any, **kwargs: Any) -> Any:
+    # Only C code calls this (scripts cannot name it): datetime.strptime() imports _strptime
+    # through the builtins of the frame that called it, the script's.
+    if name != "_strptime":
+        _refuse(_refused_builtin_message("__import__"))
+    return builtins.__import__(name, *args, **kwargs)
+
+
+SAFE_BUILTINS["__import__"] = _internal_import
+
 _GUARDS: dict[str, Any] = {
-    "_getattr_": _getattr,
-    "_getitem_": operator.getitem,
-    "_write_": _write,
-    "_getiter_": iter,
-    "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
-    "_unpack_sequence_": guarded_unpack_sequence,
-    "_apply_": lambda function, *args, **kwargs: function(*args, **kwargs),
-    "_inplacevar_": _inplacevar,
-    "_print_": PrintCollector,
-    "_loop_guard_": _loop_guard,
-    "_binop_": _binop,
-    "_augitem_": _augitem,
-    "_format_": _format,
+    "_getattr_": _getattr, "_getitem_": operator.getitem, "_write_": _write, "_getiter_": iter,
+    "_iter_unpack_sequence_": guarded_iter_unpack_sequence, "_unpack_sequence_": guarded_unpack_sequence,
+    "_apply_": lambda function, *args, **kwargs: function(*args, **kwargs), "_inplacevar_": _inplacevar,
+    "_print_": _PrintCollector, "_loop_guard_": _loop_guard, "_binop_": _binop, "_augitem_": _augitem,
+    "_format_": _format, "_compared_": _compared,
 }
 
 
@@ -163,6 +233,17 @@ class ScriptPolicy(RestrictingNodeTransformer):
         symbol = ast.Constant(IOPERATOR_TO_STR[type(node.op)])
         args = [self.visit(target.value), self.visit(target.slice), symbol, self.visit(node.value)]
         return self._located(ast.Expr(self._call("_augitem_", args, node)), node)
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        node = super().visit_Compare(node)
+        if all(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
+            return node  # identity looks at nothing inside the values
+        node.left = self._call("_compared_", [node.left], node.left)
+        node.comparators = [
+            self._call("_compared_", [value, ast.Constant(isinstance(op, (ast.In, ast.NotIn)))], value)
+            for op, value in zip(node.ops, node.comparators)
+        ]
+        return node
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
         node = super().visit_FormattedValue(node)

@@ -7,8 +7,9 @@ compiles them, its guards bound their time, memory and value sizes.
 from __future__ import annotations
 
 import copy
-import sys
+from collections import Counter
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from itertools import repeat
 from types import CodeType
 from typing import Any
 
@@ -19,35 +20,20 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from . import calendar
 from .clock import current_time
 from .errors import ScriptRejected
-from .sandbox import _GUARDS, SAFE_BUILTINS, ScriptPolicy, _compile, check_script
-from .sandbox_guards import _current_run, _Run
+from .sandbox import _GUARDS, SAFE_BUILTINS, PlainInstances, ScriptPolicy, _compile, check_script
+from .sandbox_guards import MAX_INT_BITS, MAX_NESTING, MAX_TASK_DATA_SIZE, SCALARS, _current_run, _Run, expanded_size
+
+MAX_ERROR_SIZE = 10_000
 
 # The sandbox names listed here are re-exported: callers and tests import them from this module.
 __all__ = [
-    "HELPERS",
-    "SAFE_BUILTINS",
-    "RestrictedEnvironment",
-    "RestrictedScriptEngine",
-    "ScriptDate",
-    "ScriptDatetime",
-    "ScriptPolicy",
-    "check_script",
-    "get_value",
-    "length_of_stay",
-    "make_script_engine",
-    "now",
+    "HELPERS", "SAFE_BUILTINS", "RestrictedEnvironment", "RestrictedScriptEngine", "ScriptDate", "ScriptDatetime",
+    "ScriptPolicy", "check_script", "check_task_data", "get_value", "length_of_stay", "make_script_engine", "now",
     "today",
 ]
 
 
-class _PlainInstances(type):
-    # The script classes build plain datetime/date objects (the serializer matches exact
-    # classes), so isinstance() must accept those plain objects too.
-    def __instancecheck__(cls, instance: Any) -> bool:
-        return isinstance(instance, cls._plain)
-
-
-class ScriptDatetime(datetime, metaclass=_PlainInstances):
+class ScriptDatetime(datetime, metaclass=PlainInstances):
     """`datetime` as scripts see it: now() follows the engine's injected clock."""
 
     _plain = datetime
@@ -71,7 +57,7 @@ class ScriptDatetime(datetime, metaclass=_PlainInstances):
         return current_time()
 
 
-class ScriptDate(date, metaclass=_PlainInstances):
+class ScriptDate(date, metaclass=PlainInstances):
     """`date` as scripts see it: today() follows the engine's injected clock."""
 
     _plain = date
@@ -104,9 +90,12 @@ def get_value(name: str, default: Any = None) -> Any:
     """Return the task data value called `name`, or `default` when the case has none."""
     if not isinstance(name, str) or name.startswith("_"):
         raise ScriptRejected("get_value needs the plain name of a task data value")
-    # Scripts run with the task data as their globals; the caller's frame is the script.
-    namespace = sys._getframe(1).f_globals
-    value = namespace.get(name, default)
+    # The run knows the task data it was given; looking at the caller's frame instead would
+    # let a guard or a builtin that calls get_value hand over the globals of its own module.
+    run = _current_run.get()
+    if run is None:
+        raise ScriptRejected("get_value can only be called by a script")
+    value = run.namespace.get(name, default)
     return default if name in HELPERS or name in _GUARDS or name == "__builtins__" else value
 
 
@@ -138,46 +127,140 @@ class RestrictedEnvironment(TaskDataEnvironment):
         """Evaluate an expression against task data and return its value."""
         code = _compile(expression.lstrip(" \t"), "eval")
         self._prepare_context(context)
+        before = copy.deepcopy(context)
         namespace = copy.copy(self.globals)
         namespace.update(external_context or {})
         namespace.update(context)
         namespace.update(_GUARDS, __builtins__=SAFE_BUILTINS)
-        return self._run(code, namespace)
+        try:
+            result = self._run(code, namespace)
+            if expanded_size(result, MAX_TASK_DATA_SIZE) > MAX_TASK_DATA_SIZE:
+                raise ScriptRejected(f"value too large: the expression's value holds more than "
+                                     f"{MAX_TASK_DATA_SIZE:,} items or characters")
+            check_task_data(context)
+        except BaseException:
+            _restore(context, before)
+            raise
+        return result
 
     def execute(self, script: str, context: dict, external_context: dict | None = None) -> bool:
-        """Run a script whose assignments land in the task data `context`."""
+        """Run a script whose assignments land in the task data `context`; if it fails, the data is as it was."""
         self.check_for_overwrite(context, external_context or {})
         code = _compile(script, "exec")
         self._prepare_context(context)
+        before = copy.deepcopy(context)
         context.update(self.globals)
         context.update(external_context or {})
         context.update(_GUARDS, __builtins__=SAFE_BUILTINS)
         try:
-            self._run(code, context)
-        finally:
-            self._remove_globals_and_functions_from_context(context, external_context)
+            try:
+                self._run(code, context)
+            finally:
+                self._remove_globals_and_functions_from_context(context, external_context)
+            check_task_data(context)
+        except BaseException:
+            _restore(context, before)
+            raise
         return True
 
     def _run(self, code: CodeType, namespace: dict) -> Any:
-        run = _Run(self.time_limit_seconds)
+        run = _Run(self.time_limit_seconds, namespace)
         token = _current_run.set(run)
+        refusal = None
         try:
             result = eval(code, namespace)
-        except ScriptRejected:
-            raise
-        except RecursionError as err:
-            raise ScriptRejected(run.refusal or "script recursion went too deep") from err
-        except MemoryError as err:
-            raise ScriptRejected(run.refusal or "value too large: the script ran out of memory") from err
+        except ScriptRejected as err:
+            refusal = str(err)
         except Exception as err:
-            if run.refusal:
-                raise ScriptRejected(run.refusal) from err
-            raise
+            refusal = run.refusal or _refusal_for(err)
+            if refusal is None:
+                raise
         finally:
             _current_run.reset(token)
-        if run.refusal:
-            raise ScriptRejected(run.refusal)
+        # Raised outside the handler, so the refused error (and what it carries) is not its context.
+        if refusal or run.refusal:
+            raise ScriptRejected(refusal or run.refusal)
         return result
+
+
+def _refusal_for(err: Exception) -> str | None:
+    if isinstance(err, RecursionError):
+        return "script recursion went too deep"
+    if isinstance(err, MemoryError):
+        return "value too large: the script ran out of memory"
+    # Whatever reports the error turns it and its causes into text: [big] * n must not get there.
+    chain, cause = [], err
+    while cause is not None and len(chain) < 100:
+        chain.append(cause.args)
+        cause = cause.__cause__ or cause.__context__
+    if expanded_size(chain, MAX_ERROR_SIZE) > MAX_ERROR_SIZE:
+        return f"{type(err).__name__} raised with a value too large to show"
+    if isinstance(err, ValueError) and "integer string conversion" in str(err):
+        return "value too large: numbers in scripts are limited to 4,300 digits"
+    return None
+
+
+def _restore(context: dict, before: dict) -> None:
+    context.clear()
+    context.update(before)
+
+
+_FLAT = SCALARS - {str}
+_CONTAINERS = frozenset({list, tuple, dict, set})
+_KEYS = frozenset({str, int, float, bool, type(None)})
+
+
+def check_task_data(data: dict) -> None:
+    """Raise ScriptRejected for task data a case could not store: odd values, deep nesting, too much."""
+    size, stack = 0, []
+    for name, value in data.items():
+        size += _measure([value], 1, name, 1, stack)
+    while stack and size <= MAX_TASK_DATA_SIZE:
+        value, depth, name, times = stack.pop()
+        if depth > MAX_NESTING:
+            raise ScriptRejected(f"'{name}' is nested more than {MAX_NESTING} levels deep (or holds itself); "
+                                 "a case cannot store it")
+        if type(value) is dict:
+            if not (keys := set(map(type, value))) <= _KEYS:
+                raise ScriptRejected(f"'{name}' has a {(keys - _KEYS).pop().__name__} as a dict key; "
+                                     "keys in task data are text or numbers")
+            size += times * (len(value) + (sum(map(len, value)) if keys == {str} else 0))
+            value = value.values()
+        size += _measure(value, depth + 1, name, times, stack)
+    if size > MAX_TASK_DATA_SIZE:
+        raise ScriptRejected(f"value too large: the task data would hold more than {MAX_TASK_DATA_SIZE:,} "
+                             "items or characters")
+
+
+def _measure(items: Any, depth: int, name: str, times: int, stack: list) -> int:
+    """Count the scalars among `items`, `times` over; put the containers on the stack."""
+    # Long lists are measured in C: a million numbers cost milliseconds, and a value met n
+    # times through shared references ([row] * n: small in memory, huge as JSON) is walked once.
+    multiples = repeat(1)
+    if len(items) > 64:
+        kinds = set(map(type, items))
+        if kinds <= _FLAT or kinds == {str}:
+            numbers = (items if kinds == {int} else [i for i in items if type(i) is int]) if int in kinds else ()
+            if numbers and max(max(numbers), -min(numbers)).bit_length() > MAX_INT_BITS:
+                raise ScriptRejected(f"value too large: '{name}' holds a number of more than {MAX_INT_BITS:,} bits")
+            return times * (len(items) + (sum(map(len, items)) if kinds == {str} else 0))
+        ids = list(map(id, items))
+        items, multiples = dict(zip(ids, items)).values(), Counter(ids).values()
+    size = 0
+    for item, count in zip(items, multiples):
+        kind = type(item)
+        if kind is str:
+            size += count * (len(item) + 1)
+        elif kind in _CONTAINERS:
+            stack.append((item, depth, name, times * count))
+        elif kind not in _FLAT:
+            raise ScriptRejected(f"'{name}' holds a {kind.__name__}, which a case cannot store; "
+                                 "task data keeps text, numbers, true/false, lists, dicts and dates")
+        elif kind is int and item.bit_length() > MAX_INT_BITS:
+            raise ScriptRejected(f"value too large: '{name}' holds a number of more than {MAX_INT_BITS:,} bits")
+        else:
+            size += count
+    return times * size
 
 
 class RestrictedScriptEngine(PythonScriptEngine):
