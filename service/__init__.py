@@ -14,6 +14,7 @@ from workflows.engine import Engine
 from workflows.services import Services
 
 from . import config as config_module
+from . import security_headers
 from .persistence import UnitOfWorkFactory, default_sqlite_url, make_engine, upgrade_database
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,11 @@ class SystemClock:
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the Casework app: settings, database, core services, blueprints."""
+    # SpiffWorkflow attaches every task's data to its INFO records: case data must not reach the logs,
+    # however the app is started (the CLI, gunicorn, tests).
+    spiff_log = logging.getLogger("spiff")
+    if spiff_log.level < logging.WARNING:  # NOTSET (0) too
+        spiff_log.setLevel(logging.WARNING)
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(
         SESSION_COOKIE_HTTPONLY=True,
@@ -65,6 +71,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(metrics_bp)
+    security_headers.init_app(app)
     return app
 
 

@@ -23,6 +23,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from workflows.handlers.scan import run_stuck_scan
 from workflows.handlers.timers import TimerPolicy, fire_due_timers
+from workflows.log_safety import failure_outline
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +83,12 @@ class TimerScheduler:
                 fired = fire_due_timers(self.services, owner=self.owner, policy=self.policy)
                 if fired:
                     log.info("Fired %d timer(s)", fired)
-            except Exception:
-                log.exception("Firing due timers failed")
+            except Exception as error:
+                log.error("Firing due timers failed\n%s", failure_outline(error))
             try:
                 self._wake_for_next_timer()
-            except Exception:
-                log.exception("Planning the next wake-up failed")
+            except Exception as error:
+                log.error("Planning the next wake-up failed\n%s", failure_outline(error))
         finally:
             self._polling.release()
         return fired
@@ -100,8 +101,8 @@ class TimerScheduler:
                 self.services, owner=self.owner, every=timedelta(seconds=config["SCAN_SECONDS"]),
                 idle_days=config["IDLE_DAYS"], timer_grace=max(3 * self.poll_interval, self.policy.lease),
             )
-        except Exception:
-            log.exception("The stuck-case scan failed")
+        except Exception as error:
+            log.error("The stuck-case scan failed\n%s", failure_outline(error))
             return
         if result is not None and (result.raised or result.cleared):
             log.info("Stuck-case scan: %d flag(s) standing, %d raised, %d cleared",

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify
+from flask import jsonify, request
 from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from workflows.errors import (
     CaseworkError,
@@ -17,6 +17,7 @@ from workflows.errors import (
     InvalidInput,
     NotFound,
 )
+from workflows.log_safety import failure_outline
 from workflows.serialization import CaseStateError
 
 from . import bp
@@ -67,6 +68,19 @@ def invalid_request(err: ValidationError):
     return error_response(400, "The request is not valid.", field_errors=field_errors)
 
 
+def too_large_message() -> str:
+    """Say what the request size limit is and how to stay under it."""
+    limit = request.max_content_length or 0
+    size = f"{limit / 2**20:g} MB" if limit >= 2**20 else f"{limit:,} bytes"
+    return (f"The request is larger than the {size} limit (CASEWORK_MAX_UPLOAD_BYTES); nothing was changed. "
+            "Send less data, or smaller files.")
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(err: RequestEntityTooLarge):
+    return error_response(413, too_large_message())
+
+
 @bp.errorhandler(HTTPException)
 def http_error(err: HTTPException):
     return error_response(err.code or 500, err.description or err.name)
@@ -82,7 +96,7 @@ def database_unavailable(err: OperationalError):
 
 @bp.errorhandler(Exception)
 def unexpected_error(err: Exception):
-    log.exception("Unexpected error in the API (%s)", type(err).__name__)
+    log.error("Unexpected error in the API (%s) at %s\n%s", type(err).__name__, request.endpoint, failure_outline(err))
     return error_response(500, "Something went wrong on our side; nothing was changed. The error has been logged.")
 
 
@@ -94,11 +108,11 @@ def _flatten(value) -> list[str]:
     return [str(value)]
 
 
-@bp.app_errorhandler(404)
-@bp.app_errorhandler(405)
 def api_route_error(err: HTTPException):
-    from flask import request
+    """Answer an HTTP error raised before any API view ran, e.g. an address or method the API does not have.
 
-    if request.path.startswith(bp.url_prefix or "/api/"):
+    service/web/errors.py routes such errors here: they belong to no blueprint.
+    """
+    if err.code in (404, 405):
         return error_response(err.code, f"{err.name}: no such API endpoint or method ({request.method} {request.path}).")
-    return err
+    return http_error(err)

@@ -6,12 +6,14 @@ import logging
 from flask import flash, jsonify, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from workflows.designing import StaleDraft
 from workflows.errors import CaseworkError, DiagramError, InvalidInput
+from workflows.log_safety import failure_outline
 
-from ..api.errors import STATUS_BY_ERROR
+from ..api import bp as api_bp
+from ..api.errors import STATUS_BY_ERROR, api_route_error, too_large_message
 from . import bp
 from .auth import safe_target
 from .designer import problem_out, wants_json
@@ -64,6 +66,13 @@ def missing_form_token(err: CSRFError):
                  "Go back, reload the page and try again.")
 
 
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(err: RequestEntityTooLarge):
+    if wants_json():
+        return _json(413, too_large_message())
+    return _page(413, "The request is too large", too_large_message())
+
+
 @bp.errorhandler(HTTPException)
 def http_error(err: HTTPException):
     if wants_json():
@@ -71,7 +80,17 @@ def http_error(err: HTTPException):
     return _page(err.code or 500, err.name, err.description or err.name)
 
 
+# Requests no blueprint answers (unknown addresses, static files) and /metrics, which has no handlers of its
+# own, get the same answers as the pages, never Flask's defaults: the API's own prefix is answered in JSON.
+@bp.app_errorhandler(HTTPException)
+def http_error_elsewhere(err: HTTPException):
+    if request.path.startswith(f"{api_bp.url_prefix}/"):
+        return api_route_error(err)
+    return http_error(err)
+
+
 @bp.errorhandler(OperationalError)
+@bp.app_errorhandler(OperationalError)
 def database_unavailable(err: OperationalError):
     log.error("Database unavailable (%s)", type(getattr(err, "orig", err)).__name__)
     response = _page(503, "The database is unavailable", "Nothing was changed. Try again in a moment.")
@@ -79,6 +98,8 @@ def database_unavailable(err: OperationalError):
 
 
 @bp.errorhandler(Exception)
+@bp.app_errorhandler(Exception)
 def unexpected_error(err: Exception):
-    log.exception("Unexpected error on a web page (%s)", type(err).__name__)
+    log.error("Unexpected error on a web page (%s) at %s\n%s", type(err).__name__, request.endpoint,
+              failure_outline(err))
     return _page(500, "Something went wrong on our side", "Nothing was changed. The error has been logged.")

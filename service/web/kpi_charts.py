@@ -2,7 +2,8 @@
 
 A chart is horizontal bars, one per group, with the KPI's target as a dashed line. Text stays
 text in the SVG (svg.fonttype "none") and the <svg> carries a title naming every bar, so a
-screen reader reads the chart; the table under it holds the same figures.
+screen reader reads the chart; the table under it holds the same figures. The pages' Content-Security-Policy
+applies no <style> element or style attribute, so matplotlib's styles become SVG presentation attributes.
 """
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ _STYLE = {"svg.fonttype": "none", "svg.hashsalt": "casework-kpi", "text.parse_ma
           "font.family": "sans-serif", "axes.edgecolor": "#5b6575", "axes.labelcolor": "#1d2430"}
 _PROLOG = re.compile(r"^.*?(?=<svg\b)", re.S)
 _SIZE = re.compile(r'\s(?:width|height)="[^"]*"')
+_STYLE_ELEMENT = re.compile(r"<style\b.*?</style>", re.S)
+_STYLE_ATTRIBUTE = re.compile(r'\sstyle="([^"]*)"')
+# What matplotlib's <style> element sets on every element; on the <svg> its children inherit it instead.
+_SVG_DEFAULTS = 'stroke-linejoin="round" stroke-linecap="butt"'
 
 
 def number(value: float | None, *, unit: str, measure: str = "") -> str:
@@ -93,7 +98,13 @@ def _draw(kpi: Kpi, bars: list[Figure], unit: str) -> str:
 
 def _accessible(svg: str, name: str) -> str:
     """The SVG without its XML prolog, scaling to its box, with a role and a name for assistive technology."""
-    svg = _PROLOG.sub("", svg, count=1)
+    svg = _STYLE_ATTRIBUTE.sub(_presentation_attributes, _STYLE_ELEMENT.sub("", _PROLOG.sub("", svg, count=1)))
     opening, rest = svg.split(">", 1)
-    return (f'{_SIZE.sub("", opening)} role="img" aria-label="{escape(name)}"><title>{escape(name)}</title>'
-            + rest)
+    return (f'{_SIZE.sub("", opening)} {_SVG_DEFAULTS} role="img" aria-label="{escape(name)}">'
+            f'<title>{escape(name)}</title>' + rest)
+
+
+def _presentation_attributes(style: re.Match) -> str:
+    """matplotlib's style="fill: #fff; stroke-width: 0.8" as fill="#fff" stroke-width="0.8" (all SVG properties)."""
+    declarations = (part.split(":", 1) for part in style.group(1).split(";") if ":" in part)
+    return "".join(f' {name.strip()}="{value.strip()}"' for name, value in declarations)

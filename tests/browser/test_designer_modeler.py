@@ -35,7 +35,8 @@ def open_editor(page, base_url: str, *, user: str = "dana") -> None:
 
 def settle(page) -> None:
     """Wait until the page's request in flight (load, save, validate, tests ...) has answered."""
-    page.wait_for_function("!document.querySelector('[data-designer]').hasAttribute('aria-busy')", timeout=60_000)
+    # A function, not an expression: Playwright evals an expression on every poll, which the pages' CSP refuses.
+    page.wait_for_function("() => !document.querySelector('[data-designer]').hasAttribute('aria-busy')", timeout=60_000)
 
 
 def press(page, name: str) -> None:
@@ -52,7 +53,7 @@ def edit(page, label: str, value: str) -> None:
 
 def choose(page, element_id: str) -> None:
     page.get_by_label("Element", exact=True).select_option(element_id)
-    page.wait_for_function(f"document.getElementById('prop-id') && document.getElementById('prop-id').value === '{element_id}'")
+    page.wait_for_function(f"() => document.getElementById('prop-id') && document.getElementById('prop-id').value === '{element_id}'")
 
 
 def draft_file(page, base_url: str, path: str) -> str:

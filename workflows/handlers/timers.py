@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from ..derive import record_event, sync_case
 from ..engine import WaitingTimer
 from ..errors import CaseworkError, EngineFailure, StaleCase
+from ..log_safety import failure_outline
 from ..model import Case, CaseEvent, CaseStatus, Timer, TimerStatus
 from ..services import Services
 from .common import SCHEDULER, record_incident
@@ -113,7 +114,7 @@ def _fire_case_timers(services: Services, case_id: int, claimed: list[Timer], ow
         _timer_failed(services, case_id, claimed, owner, failure, policy)
         return 0
     except Exception as error:  # a bug or a database fault must not leave the timer spinning
-        log.exception("Firing the timers of case %s failed", case_id)
+        log.error("Firing the timers of case %s failed\n%s", case_id, failure_outline(error))
         failure = EngineFailure(f"Firing the timer failed: {error.__class__.__name__}: {error}", kind="timer")
         _timer_failed(services, case_id, claimed, owner, failure, policy)
         return 0
