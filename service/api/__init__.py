@@ -4,6 +4,7 @@ from flask import Blueprint
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 from . import auth, errors, views  # noqa: E402,F401  (register hooks and routes on bp)
+from . import request_checks  # noqa: E402,F401  (after auth: refuse unstorable input, by field)
 from . import repairs  # noqa: E402,F401  (a supervisor's fixes)
 from . import process_view  # noqa: E402,F401
 from . import kpis  # noqa: E402,F401

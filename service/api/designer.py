@@ -29,7 +29,7 @@ def file_download(content: bytes, *, name: str, mimetype: str | None = None):
 
 @documented(bp, "/process-versions/<int:version_id>/files/<path:path>", "GET",
             "One file of a deployed process version, byte for byte (designers, administrators, supervisors)",
-            errors=(403, 404))
+            errors=(403, 404), downloads=(*sorted(set(MIMETYPES.values())), "application/octet-stream"))
 def process_version_file(version_id: int, path: str):
     content = design_views.version_file(_services(), actor=g.user, version_id=version_id, path=path)
     return file_download(content, name=path)

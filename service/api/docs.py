@@ -8,7 +8,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
-from .schemas import ErrorResponse
+from .schemas import MAX_ID, ErrorResponse
 
 # Flask's <name>, <int:name> and <path:name>: converter (may be empty) and name.
 _PATH_PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")
@@ -25,6 +25,7 @@ class RouteDoc:
     response: type[Schema] | None = None
     status: int = 200
     public: bool = False
+    downloads: tuple[str, ...] = ()  # media types of a file the route sends instead of JSON
     errors: tuple[int, ...] = field(default=(400, 401, 404))
 
 
@@ -63,18 +64,21 @@ def build_openapi(url_prefix: str) -> dict:
             "responses": {
                 str(doc.status): {
                     "description": "OK",
-                    "content": {"application/json": {"schema": doc.response}} if doc.response else {},
+                    "content": {"application/json": {"schema": doc.response}} if doc.response
+                    else {media_type: {"schema": {}} for media_type in doc.downloads},
                 },
             },
         }
-        for status in doc.errors + (() if doc.public else (401,)):
+        # Any request may be refused as invalid (see request_checks.py); any but a public one, for its token.
+        for status in sorted({*doc.errors, 400} | (set() if doc.public else {401})):
             operation["responses"][str(status)] = {
                 "description": "Error",
                 "content": {"application/json": {"schema": "ErrorResponse"}},
             }
         parameters = [
             {"in": "path", "name": name, "required": True,
-             "schema": {"type": "integer"} if converter == "int" else {"type": "string"}}
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID} if converter == "int"
+             else {"type": "string", "minLength": 1}}
             for converter, name in _PATH_PARAMETER.findall(doc.rule)
         ]
         if doc.query:

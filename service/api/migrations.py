@@ -8,6 +8,7 @@ from workflows.handlers import migration
 
 from . import bp
 from .docs import documented
+from .schemas import ID
 from .views import _body, _services
 
 _VERSION = validate.Range(min=1, max=1_000_000)
@@ -70,7 +71,7 @@ class MigrationPreviewOut(Schema):
 
 
 class MigrateCasesRequest(Schema):
-    case_ids = fields.List(fields.Int(strict=True, validate=validate.Range(min=1)), required=True,
+    case_ids = fields.List(fields.Int(strict=True, validate=ID), required=True,
                            validate=validate.Length(min=1, max=migration.PREVIEW_LIMIT))
     to_version = fields.Int(strict=True, required=True, validate=_VERSION)
     expected_versions = fields.Dict(keys=fields.Int(), values=fields.Int(strict=True), load_default=None, metadata={

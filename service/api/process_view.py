@@ -9,10 +9,11 @@ from workflows.handlers.process_view import ElementCases, ProcessView
 
 from . import bp
 from .docs import documented
+from .schemas import MAX_INT32, OFFSET
 
 
 class ProcessViewQuery(Schema):
-    version = fields.Int(validate=validate.Range(min=1),
+    version = fields.Int(validate=validate.Range(min=1, max=MAX_INT32),
                          metadata={"description": "Version number; the latest if left out"})
     diagram = fields.Str(validate=validate.Length(min=1, max=500),
                          metadata={"description": "Diagram file of the version; the process's own if left out"})
@@ -20,7 +21,7 @@ class ProcessViewQuery(Schema):
 
 class ElementCasesQuery(ProcessViewQuery):
     limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=500))
-    offset = fields.Int(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Int(load_default=0, validate=OFFSET)
 
 
 class ElementLoadOut(Schema):

@@ -1,10 +1,11 @@
 """API routes for a supervisor's fixes: retry, skip or close a failed step; list and move a case's tokens."""
 from __future__ import annotations
 
-from flask import g
+from flask import g, request
 from marshmallow import Schema, fields, validate
 
-from workflows import handlers
+from workflows import audit, handlers
+from workflows.audit import ReadChannel
 
 from . import bp
 from .docs import documented
@@ -73,6 +74,7 @@ def close_incident(incident_id: int):
             response=TokenList, errors=(401, 403, 404))
 def list_tokens(case_id: int):
     choices = handlers.token_choices(_services(), actor=g.user, case_id=case_id)
+    audit.record_read(_services(), actor=g.user, case_id=case_id, channel=ReadChannel.API, what=f"GET {request.path}")
     return TokenList().dump({"items": [{**choice.token.__dict__, "targets": choice.targets} for choice in choices]})
 
 

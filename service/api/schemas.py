@@ -1,9 +1,28 @@
 """Marshmallow schemas for every request and response of the JSON API."""
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from datetime import datetime, timezone
+
+from marshmallow import Schema, ValidationError, fields, validate
 
 _NAME = validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$", error="Use 1-64 letters, digits, '_', '.' or '-'.")
+# Row ids are 64-bit in every database Casework runs on (SQLite cannot even bind a larger
+# integer); versions, priorities and attempts are 32-bit columns.
+MAX_ID = 2**63 - 1
+MAX_INT32 = 2**31 - 1
+ID = validate.Range(min=1, max=MAX_ID, error="Ids run from {min} to {max}.")
+OFFSET = validate.Range(min=0, max=MAX_INT32)
+FILE_PATH_LENGTH = 255  # a diagram set's file path, sent as a JSON key or an upload's name
+
+
+def plausible_time(value: datetime) -> None:
+    """Refuse a time outside the years 1900-2999 in UTC: a typo, and near year 9999 one UTC cannot hold."""
+    try:
+        year = value.astimezone(timezone.utc).year
+    except OverflowError:  # before year 1 or after 9999 once in UTC
+        year = 0
+    if not 1900 <= year <= 2999:
+        raise ValidationError("Give a time between the years 1900 and 2999.")
 
 
 class ErrorBody(Schema):
@@ -21,7 +40,7 @@ class ErrorResponse(Schema):
 class DeployRequest(Schema):
     name = fields.Str(required=True, validate=_NAME, metadata={"description": "Diagram set name, e.g. acute_hospital"})
     files = fields.Dict(
-        keys=fields.Str(validate=validate.Length(min=1, max=255)),
+        keys=fields.Str(validate=validate.Length(min=1, max=FILE_PATH_LENGTH)),
         values=fields.Str(),
         required=True,
         validate=validate.Length(min=1, max=200),
@@ -86,7 +105,7 @@ class CaseListQuery(Schema):
     status = fields.Str(validate=validate.OneOf(["active", "completed", "cancelled", "suspended", "error"]))
     process_id = fields.Str()
     limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=200))
-    offset = fields.Int(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Int(load_default=0, validate=OFFSET)
 
 
 class CaseList(Schema):
@@ -132,7 +151,7 @@ class AssignTaskRequest(Schema):
 
 class AddTaskRequest(Schema):
     title = fields.Str(required=True, validate=validate.Length(min=1, max=200))
-    due_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    due_at = fields.AwareDateTime(load_default=None, allow_none=True, validate=plausible_time)
     assignee = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=150))
     candidate_role = fields.Str(load_default=None, allow_none=True, validate=validate.Length(max=100))
     note = fields.Str(load_default="", validate=validate.Length(max=10_000))
@@ -152,12 +171,12 @@ class NoteOut(Schema):
 class TaskListQuery(Schema):
     role = fields.Str(metadata={"description": "Candidate role (lane)"})
     assignee = fields.Str()
-    case_id = fields.Int()
+    case_id = fields.Int(validate=ID)
     status = fields.Str(validate=validate.OneOf(["open", "claimed", "completed", "cancelled"]))
     mine = fields.Bool(load_default=False, metadata={"description": "Only tasks claimed by me"})
     queue = fields.Bool(load_default=False, metadata={"description": "Unclaimed tasks for my roles"})
     limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=200))
-    offset = fields.Int(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Int(load_default=0, validate=OFFSET)
 
 
 class TaskList(Schema):
@@ -208,7 +227,7 @@ class MessageRequest(Schema):
     name = fields.Str(required=True, validate=validate.Length(min=1, max=255))
     payload = fields.Dict(keys=fields.Str(), load_default=dict)
     correlation = fields.Dict(keys=fields.Str(), load_default=dict)
-    case_id = fields.Int(load_default=None, allow_none=True)
+    case_id = fields.Int(load_default=None, allow_none=True, validate=ID)
 
 
 class CancelCaseRequest(Schema):
@@ -239,7 +258,7 @@ class StuckCaseListQuery(Schema):
     assignee = fields.Str(validate=validate.Length(max=150), metadata={"description": "Team member"})
     sort = fields.Str(load_default="since", validate=validate.OneOf(["since", "reason", "setting", "case"]))
     limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=500))
-    offset = fields.Int(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Int(load_default=0, validate=OFFSET)
 
 
 class StuckCaseOut(Schema):

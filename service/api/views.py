@@ -1,12 +1,14 @@
 """API routes: parse the request, call a handler, serialise the result. Nothing else."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from flask import current_app, g, request
 from werkzeug.exceptions import BadRequest
 
-from workflows import deployment, handlers
+from workflows import audit, deployment, handlers
+from workflows.audit import ReadChannel
 from workflows.catalog import DiagramSet, find_diagram_sets
 from workflows.errors import InvalidInput
 from workflows.handlers.common import is_supervisor
@@ -27,8 +29,19 @@ def _body(schema: type, *, optional: bool = False) -> dict:
     if payload is None and optional and not request.get_data():
         payload = {}
     if payload is None:
-        raise BadRequest("Send a JSON object body with Content-Type: application/json.")
+        raise BadRequest(_not_a_json_body())
     return schema().load(payload)
+
+
+def _not_a_json_body() -> str:
+    """Say why the body could not be read as JSON: its content type, or what is wrong in it."""
+    if not request.is_json:
+        return f"Send a JSON object body with Content-Type: application/json, not {request.mimetype or 'none'}."
+    try:
+        json.loads(request.get_data())
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
+        return f"The body is not JSON encoded as UTF-8 ({err}); send a JSON object."
+    return "Send a JSON object body with Content-Type: application/json."
 
 
 def _query(schema: type) -> dict:
@@ -88,6 +101,7 @@ def list_cases():
             response=s.CaseDetailOut)
 def get_case(case_id: int):
     detail = handlers.get_case(_services(), case_id=case_id, actor=g.user)
+    audit.record_read(_services(), actor=g.user, case_id=case_id, channel=ReadChannel.API, what=f"GET {request.path}")
     body = s.CaseOut().dump(detail.case)
     body["open_tasks"] = s.TaskOut(many=True).dump(detail.open_tasks)
     body["timers"] = s.TimerOut(many=True).dump(detail.pending_timers)
@@ -151,12 +165,17 @@ def list_tasks():
         offset=args["offset"],
     )
     tasks, total = handlers.list_tasks(_services(), query=query)
+    if query.case_id is not None and tasks:  # one case's tasks are a read of it; other task lists are summaries
+        audit.record_read(_services(), actor=g.user, case_id=query.case_id, channel=ReadChannel.API,
+                          what=f"GET {request.full_path}")
     return s.TaskList().dump({"items": tasks, "total": total, "limit": query.limit, "offset": query.offset})
 
 
 @documented(bp, "/tasks/<int:task_id>", "GET", "A task with its form", response=s.TaskDetailOut)
 def get_task(task_id: int):
     detail = handlers.get_task(_services(), task_id=task_id, actor=g.user)
+    audit.record_read(_services(), actor=g.user, case_id=detail.case.id, channel=ReadChannel.API,
+                      what=f"GET {request.path}")
     body = s.TaskDetailOut().dump(detail.task)
     body["form_schema"], body["ui_schema"] = detail.form_schema, detail.ui_schema
     return body

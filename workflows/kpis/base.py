@@ -12,6 +12,9 @@ from ..errors import InvalidInput
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 731
+# Days a period may name: anything outside is a typo, and near date.min or date.max the
+# period's midnights cannot even be computed.
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 ALL_STAYS = "All stays"
 
 
@@ -33,6 +36,8 @@ class Period:
                 days[name] = date.fromisoformat(text) if text else None
             except ValueError:
                 problems[name] = [f"Give a date as YYYY-MM-DD, e.g. {today.isoformat()}, not {text[:20]!r}."]
+            if days.get(name) and not EARLIEST_DAY <= days[name] <= LATEST_DAY:
+                problems[name] = [f"Give a day between {EARLIEST_DAY} and {LATEST_DAY}, not {days[name]}."]
         if not problems:
             last_day = days["to"] or today
             first_day = days["from"] or last_day - timedelta(days=DEFAULT_DAYS - 1)
