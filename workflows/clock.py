@@ -12,17 +12,25 @@ from contextvars import ContextVar
 from datetime import datetime
 
 _current: ContextVar[datetime | None] = ContextVar("casework_now", default=None)
+_waiting_timers_fire: ContextVar[bool] = ContextVar("casework_waiting_timers_fire", default=True)
 
 
 @contextmanager
-def running_at(now: datetime) -> Iterator[datetime]:
-    """Run the enclosed engine work as if the time were `now` (timezone-aware)."""
+def running_at(now: datetime, *, fire_waiting_timers: bool = True) -> Iterator[datetime]:
+    """Run the enclosed engine work as if the time were `now` (timezone-aware).
+
+    SpiffWorkflow looks at every waiting timer at the end of each engine run, so a person's
+    action would fire the case's due timers in passing, unaudited and outside the timer
+    table's lease; `fire_waiting_timers=False` keeps them waiting for the scheduler.
+    """
     if now.tzinfo is None:
         raise ValueError("The engine's time must be timezone-aware")
     token = _current.set(now)
+    firing = _waiting_timers_fire.set(fire_waiting_timers)
     try:
         yield now
     finally:
+        _waiting_timers_fire.reset(firing)
         _current.reset(token)
 
 
@@ -32,3 +40,8 @@ def current_time() -> datetime:
     if now is None:
         raise RuntimeError("No engine time set: wrap engine work in clock.running_at(now)")
     return now
+
+
+def waiting_timers_fire() -> bool:
+    """Whether a timer that was already waiting may fire in the current engine work."""
+    return _waiting_timers_fire.get()

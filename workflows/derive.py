@@ -164,7 +164,8 @@ def _sync_timers(uow, case, run, *, now, pending=None) -> None:
     for timer in uow.timers.for_case(case.id, pending_only=True) if pending is None else pending:
         current = waiting.pop(timer.task_ref, None)
         if current is None:
-            timer.status = TimerStatus.FIRED if timer.due_at <= now else TimerStatus.CANCELLED
+            # Gone without firing (its task was completed first, the case cancelled): cancelled, even if it was due.
+            timer.status = TimerStatus.FIRED if timer.task_ref in run.fired_timer_refs else TimerStatus.CANCELLED
             timer.fired_at = now if timer.status == TimerStatus.FIRED else None
         elif current.due_at is not None and current.due_at != timer.due_at:
             # A new due time is a new clock: earlier failures and back-off no longer apply.
@@ -172,8 +173,11 @@ def _sync_timers(uow, case, run, *, now, pending=None) -> None:
         else:
             continue
         uow.timers.update(timer)
+    # A timer that failed keeps its row (and its incident) while the engine still waits on it: no second row.
+    held = {timer.task_ref for timer in uow.timers.for_case(case.id, pending_only=False)
+            if timer.status == TimerStatus.FAILED} if waiting else set()
     for waiting_timer in waiting.values():
-        if waiting_timer.due_at is not None:
+        if waiting_timer.due_at is not None and waiting_timer.task_ref not in held:
             uow.timers.add(Timer(case.id, waiting_timer.task_ref, waiting_timer.element_id, waiting_timer.due_at))
 
 

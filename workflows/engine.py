@@ -96,6 +96,8 @@ class CaseRun:
         # A supervisor's retry may pass over the step that failed (see skip_failed_step).
         self.skip_element: str | None = None
         self.skipped: list[str] = []
+        # The waiting timers this run fired (only fire_due_timers fires one: see clock.running_at).
+        self.fired_timer_refs: set[str] = set()
 
     # -- actions -----------------------------------------------------------------
     def complete_task(self, task_ref: str, data: dict[str, Any], *, now: datetime) -> None:
@@ -115,7 +117,9 @@ class CaseRun:
             self.workflow.refresh_timers()
             self._engine_steps()
         still_waiting = {(t.task_ref, t.due_at) for t in self.waiting_timers()}
-        return [t for t in due if (t.task_ref, t.due_at) not in still_waiting]
+        fired = [t for t in due if (t.task_ref, t.due_at) not in still_waiting]
+        self.fired_timer_refs.update(t.task_ref for t in fired)
+        return fired
 
     def deliver_message(self, name: str, payload: dict[str, Any], *, now: datetime) -> None:
         """Deliver a named message with its payload to this case and run on."""
@@ -237,7 +241,7 @@ class CaseRun:
     def operation(self, now: datetime, kind: str, *, check_stall: bool = True) -> Iterator[None]:
         """Run engine work at `now`; translate failures; record what steps wrote; prune; refuse a stall."""
         finished_before = {task.id for task in self._all_tasks() if task.state == TaskState.COMPLETED}
-        with running_at(now):
+        with running_at(now, fire_waiting_timers=kind == "timer"):
             try:
                 yield
             except CaseworkError:

@@ -16,7 +16,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 
-from .clock import current_time
+from .clock import current_time, waiting_timers_fire
 
 
 def _parse_recurring_interval(expression: str):
@@ -36,6 +36,8 @@ class ClockedTimeDateEventDefinition(TimeDateEventDefinition):
         if event_value is None:
             event_value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
             my_task._set_internal_data(event_value=event_value)
+        elif not waiting_timers_fire():
+            return my_task._get_internal_data("event_fired", False)
         if TimerEventDefinition.parse_time_or_duration(event_value) <= current_time():
             my_task._set_internal_data(event_fired=True)
         return my_task._get_internal_data("event_fired", False)
@@ -50,6 +52,8 @@ class ClockedDurationTimerEventDefinition(DurationTimerEventDefinition):
             start = current_time()
             event_value = (start + TimerEventDefinition.get_timedelta_from_start(parsed, start)).isoformat()
             my_task._set_internal_data(event_value=event_value)
+        elif not waiting_timers_fire():
+            return my_task._get_internal_data("event_fired", False)
         if TimerEventDefinition.get_datetime(event_value) <= current_time():
             my_task._set_internal_data(event_fired=True)
         return my_task._get_internal_data("event_fired", False)
@@ -62,6 +66,8 @@ class ClockedCycleTimerEventDefinition(CycleTimerEventDefinition):
             expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
             cycles, start, duration = _parse_recurring_interval(expression)
             event_value = {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
+        elif not waiting_timers_fire():
+            return False
 
         ready = False
         if event_value["cycles"] != 0:
