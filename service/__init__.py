@@ -64,9 +64,10 @@ def create_app(config: dict | None = None) -> Flask:
     from .api import bp as api_bp
     from .metrics import bp as metrics_bp
     from .web import bp as web_bp
-    from .web import csrf
+    from .web import csrf, sessions
 
     csrf.init_app(app)
+    sessions.init_app(app)
     csrf.exempt(api_bp)  # the API authenticates each request by its bearer token, not by a cookie
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)

@@ -15,7 +15,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from workflows import accounts
 from workflows.model import User
 
-from . import bp
 
 
 class SessionCookies(SecureCookieSessionInterface):
@@ -25,9 +24,8 @@ class SessionCookies(SecureCookieSessionInterface):
         return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
 
 
-@bp.record_once
-def _install(state) -> None:
-    app = state.app
+def init_app(app: Flask) -> None:
+    """Give the app its session cookie and, when configured, believe one proxy's X-Forwarded-Proto."""
     app.session_interface = SessionCookies()
     if app.config.get("PROXY_FIX"):
         # Behind one reverse proxy that terminates TLS: believe its X-Forwarded-Proto, nothing else.
