@@ -174,8 +174,7 @@ def _sync_timers(uow, case, run, *, now, pending=None) -> None:
             continue
         uow.timers.update(timer)
     # A timer that failed keeps its row (and its incident) while the engine still waits on it: no second row.
-    held = {timer.task_ref for timer in uow.timers.for_case(case.id, pending_only=False)
-            if timer.status == TimerStatus.FAILED} if waiting else set()
+    held = {timer.task_ref for timer in uow.timers.for_case(case.id, status=TimerStatus.FAILED)} if waiting else set()
     for waiting_timer in waiting.values():
         if waiting_timer.due_at is not None and waiting_timer.task_ref not in held:
             uow.timers.add(Timer(case.id, waiting_timer.task_ref, waiting_timer.element_id, waiting_timer.due_at))

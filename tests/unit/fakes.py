@@ -157,7 +157,9 @@ class FakeTasks(_Repo):
 
 
 class FakeTimers(_Repo):
-    def for_case(self, case_id, *, pending_only=True):
+    def for_case(self, case_id, *, pending_only=True, status=None):
+        if status is not None:
+            return [t for t in self._all() if t.case_id == case_id and t.status == status]
         return [t for t in self._all() if t.case_id == case_id and (not pending_only or t.status == TimerStatus.PENDING)]
 
     def due(self, now, *, limit=100):

@@ -126,7 +126,7 @@ def _supervisor_with_reason(actor: User, reason: str, *, doing: str, required: b
 
 
 def _paused_timers(uow, case_id: int) -> list[Timer]:
-    return [t for t in uow.timers.for_case(case_id, pending_only=False) if t.status == TimerStatus.PAUSED]
+    return uow.timers.for_case(case_id, status=TimerStatus.PAUSED)
 
 
 @dataclass

@@ -36,6 +36,11 @@ _PENDING_TIMERS_OF_CASE = (
     .order_by(t.timer.c.due_at, t.timer.c.id)
 )
 _TIMERS_OF_CASE = select(t.timer).where(t.timer.c.case_id == bindparam("case_id")).order_by(t.timer.c.due_at, t.timer.c.id)
+_TIMERS_OF_CASE_IN_STATUS = (
+    select(t.timer)
+    .where(t.timer.c.case_id == bindparam("case_id"), t.timer.c.status == bindparam("status"))
+    .order_by(t.timer.c.due_at, t.timer.c.id)
+)
 
 
 def _task(row) -> HumanTask:
@@ -170,7 +175,10 @@ class SqlTimerRepository(_Repository):
     def update(self, timer: Timer) -> None:
         _update(self._connection, t.timer, timer, "Timer")
 
-    def for_case(self, case_id: int, *, pending_only: bool = True) -> list[Timer]:
+    def for_case(self, case_id: int, *, pending_only: bool = True, status: TimerStatus | None = None) -> list[Timer]:
+        if status is not None:
+            rows = self._connection.execute(_TIMERS_OF_CASE_IN_STATUS, {"case_id": case_id, "status": TimerStatus(status).value})
+            return [_timer(row) for row in rows]
         statement = _PENDING_TIMERS_OF_CASE if pending_only else _TIMERS_OF_CASE
         return [_timer(row) for row in self._connection.execute(statement, {"case_id": case_id})]
 
