@@ -49,11 +49,13 @@ def sync_case(
     completed_task_ref: str | None = None,
     policy: DuePolicy = DEFAULT_POLICY,
     pending_timers: list[Timer] | None = None,
+    open_tasks: list[HumanTask] | None = None,
 ) -> None:
     """Write the case's new state and every derived row; append events for what changed.
 
-    `pending_timers`: the case's pending timer rows when the caller has just read them
-    in this transaction (the scheduler has), saving a second read.
+    `pending_timers`, `open_tasks`: the case's pending timer rows or open task rows when the
+    caller has just read them in this transaction, after the case (the scheduler and a task's
+    completion have), saving a second read.
     """
     case.state = run.serialize()
     case.data = {**(case.data or {}), **json_safe(run.written)}
@@ -78,7 +80,8 @@ def sync_case(
         record_event(uow, case, now, actor, "case_completed", {})
     for message in run.sent_messages:
         record_event(uow, case, now, actor, "message_sent", {"name": message.name, "payload": json_safe({"p": message.payload})["p"]})
-    _sync_tasks(uow, case, run, now=now, actor=actor, completed_task_ref=completed_task_ref, policy=policy)
+    _sync_tasks(uow, case, run, now=now, actor=actor, completed_task_ref=completed_task_ref, policy=policy,
+                open_tasks=open_tasks)
     _sync_timers(uow, case, run, now=now, pending=pending_timers)
     waits = run.waiting_messages()
     # Most actions leave the message waits as they were: then there is nothing to rewrite.
@@ -88,9 +91,9 @@ def sync_case(
         )
 
 
-def _sync_tasks(uow, case, run, *, now, actor, completed_task_ref, policy) -> None:
+def _sync_tasks(uow, case, run, *, now, actor, completed_task_ref, policy, open_tasks=None) -> None:
     ready = {t.task_ref: t for t in run.ready_tasks()}
-    for task in uow.tasks.for_case(case.id, open_only=True):
+    for task in uow.tasks.for_case(case.id, open_only=True) if open_tasks is None else open_tasks:
         # A task a person added lives outside the diagram: it stays open while the case does.
         if task.adhoc and case.status in (CaseStatus.ACTIVE, CaseStatus.SUSPENDED):
             continue
@@ -161,7 +164,13 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _sync_timers(uow, case, run, *, now, pending=None) -> None:
     waiting = {t.task_ref: t for t in run.waiting_timers()}
-    for timer in uow.timers.for_case(case.id, pending_only=True) if pending is None else pending:
+    # A timer that failed keeps its row (and its incident) while the engine still waits on it: no second row.
+    failed: set[str] | None = None
+    if pending is None:
+        rows = uow.timers.for_case(case.id, statuses=(TimerStatus.PENDING, TimerStatus.FAILED))
+        pending = [timer for timer in rows if timer.status == TimerStatus.PENDING]
+        failed = {timer.task_ref for timer in rows if timer.status == TimerStatus.FAILED}
+    for timer in pending:
         current = waiting.pop(timer.task_ref, None)
         if current is None:
             # Gone without firing (its task was completed first, the case cancelled): cancelled, even if it was due.
@@ -173,10 +182,10 @@ def _sync_timers(uow, case, run, *, now, pending=None) -> None:
         else:
             continue
         uow.timers.update(timer)
-    # A timer that failed keeps its row (and its incident) while the engine still waits on it: no second row.
-    held = {timer.task_ref for timer in uow.timers.for_case(case.id, status=TimerStatus.FAILED)} if waiting else set()
+    if waiting and failed is None:
+        failed = {timer.task_ref for timer in uow.timers.for_case(case.id, statuses=[TimerStatus.FAILED])}
     for waiting_timer in waiting.values():
-        if waiting_timer.due_at is not None and waiting_timer.task_ref not in held:
+        if waiting_timer.due_at is not None and waiting_timer.task_ref not in failed:
             uow.timers.add(Timer(case.id, waiting_timer.task_ref, waiting_timer.element_id, waiting_timer.due_at))
 
 

@@ -5,7 +5,7 @@ Repositories never commit: the unit of work does, once per action.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -188,8 +188,9 @@ class TimerRepository(Protocol):
     def add(self, timer: Timer) -> Timer: ...
     def get(self, timer_id: int) -> Timer | None: ...
     def update(self, timer: Timer) -> None: ...
-    def for_case(self, case_id: int, *, pending_only: bool = True, status: TimerStatus | None = None) -> list[Timer]:
-        """The case's timers: pending ones, all (`pending_only=False`), or those in one `status` (a case's fired history grows)."""
+    def for_case(self, case_id: int, *, pending_only: bool = True,
+                 statuses: Collection[TimerStatus] | None = None) -> list[Timer]:
+        """The case's timers: pending ones, all (`pending_only=False`), or those in `statuses` (fired ones pile up)."""
     def due(self, now: datetime, *, limit: int = 100) -> list[Timer]:
         """Pending timers whose due time has come, oldest first."""
 
@@ -261,6 +262,8 @@ class ApiTokenRepository(Protocol):
     def add(self, token: ApiToken) -> ApiToken: ...
     def get(self, token_id: int) -> ApiToken | None: ...
     def get_by_hash(self, token_hash: str) -> ApiToken | None: ...
+    def with_holder(self, token_hash: str) -> tuple[ApiToken, User] | None:
+        """The token with this hash and its user, with roles and settings (one round trip per request)."""
     def for_user(self, user_id: int) -> list[ApiToken]: ...
     def update(self, token: ApiToken) -> None: ...
 

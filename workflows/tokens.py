@@ -111,8 +111,8 @@ def user_for_token(services: Services, secret: str) -> User | None:
     if not secret or len(secret) > _MAX_SECRET_LENGTH:
         return None
     with services.uow(read_only=True) as uow:
-        token = uow.tokens.get_by_hash(hash_token(secret))
-        user = uow.users.get(token.user_id) if token is not None else None
+        found = uow.tokens.with_holder(hash_token(secret))
+    token, user = found if found is not None else (None, None)
     if user is None or not user.active or not token.usable_at(services.clock.now()):
         return None
     if token.roles is not None:

@@ -563,9 +563,25 @@ class TestApiTokens:
             feed.revoked, feed.revoked_at, feed.revoked_by = True, hours(1), "admin"
             uow.tokens.update(feed)
             uow.commit()
+
         with uow_factory(read_only=True) as uow:
             assert uow.tokens.get(feed.id) == feed and not feed.usable_at(hours(2))
             assert other.usable_at(hours(2))
+
+    def test_a_token_is_found_with_its_holder_roles_and_settings_in_one_read(self, uow_factory):
+        with uow_factory() as uow:
+            alice = uow.users.add(User("cm.alice", ["supervisor", "case_manager"],
+                                       settings=["workers_comp", "acute_hospital"]))
+            bob = uow.users.add(User("bob", []))
+            feed = uow.tokens.add(ApiToken(alice.id, "feed", "hash-feed", T0, "admin", roles=["case_manager"]))
+            bare = uow.tokens.add(ApiToken(bob.id, "bare", "hash-bare", T0, "admin"))
+            uow.commit()
+        with uow_factory(read_only=True) as uow:
+            assert uow.tokens.with_holder("hash-feed") == (feed, uow.users.get(alice.id))
+            token, holder = uow.tokens.with_holder("hash-feed")
+            assert (holder.roles, holder.settings) == (["case_manager", "supervisor"], ["acute_hospital", "workers_comp"])
+            assert uow.tokens.with_holder("hash-bare") == (bare, uow.users.get(bob.id))
+            assert uow.tokens.with_holder("nope") is None
 
     def test_two_tokens_cannot_share_a_hash(self, uow_factory):
         with uow_factory() as uow:

@@ -157,9 +157,9 @@ class FakeTasks(_Repo):
 
 
 class FakeTimers(_Repo):
-    def for_case(self, case_id, *, pending_only=True, status=None):
-        if status is not None:
-            return [t for t in self._all() if t.case_id == case_id and t.status == status]
+    def for_case(self, case_id, *, pending_only=True, statuses=None):
+        if statuses is not None:
+            return [t for t in self._all() if t.case_id == case_id and t.status in statuses]
         return [t for t in self._all() if t.case_id == case_id and (not pending_only or t.status == TimerStatus.PENDING)]
 
     def due(self, now, *, limit=100):
@@ -254,8 +254,16 @@ class FakeUsers(_Repo):
 
 
 class FakeApiTokens(_Repo):
+    def __init__(self, table, users):
+        super().__init__(table)
+        self.users = users
+
     def get_by_hash(self, token_hash):
         return next((token for token in self._all() if token.token_hash == token_hash), None)
+
+    def with_holder(self, token_hash):
+        token = self.get_by_hash(token_hash)
+        return (token, self.users.get(token.user_id)) if token is not None else None
 
     def for_user(self, user_id):
         return [token for token in self._all() if token.user_id == user_id]
@@ -435,7 +443,7 @@ class FakeUnitOfWork:
         self.notes = FakeNotes(self._tables["notes"])
         self.incidents = FakeIncidents(self._tables["incidents"])
         self.users = FakeUsers(self._tables["users"])
-        self.tokens = FakeApiTokens(self._tables["tokens"])
+        self.tokens = FakeApiTokens(self._tables["tokens"], self.users)
         self.flags = FakeCaseFlags(self._tables)
         self.marks = FakeSchedulerMarks(self._tables["marks"])
         self.audit = FakeAudit(self._tables)

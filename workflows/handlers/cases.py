@@ -126,7 +126,7 @@ def _supervisor_with_reason(actor: User, reason: str, *, doing: str, required: b
 
 
 def _paused_timers(uow, case_id: int) -> list[Timer]:
-    return uow.timers.for_case(case_id, status=TimerStatus.PAUSED)
+    return uow.timers.for_case(case_id, statuses=[TimerStatus.PAUSED])
 
 
 @dataclass

@@ -136,7 +136,7 @@ def _migrate_one(services: Services, actor: User, case_id: int, versions: dict[i
             paused = None
             if case.status == CaseStatus.SUSPENDED:
                 # The clocks of a case on hold stand still: match its paused timer rows, do not add pending ones.
-                paused = uow.timers.for_case(case.id, status=TimerStatus.PAUSED)
+                paused = uow.timers.for_case(case.id, statuses=[TimerStatus.PAUSED])
             case.process_version_id = target.process_version_id
             # The messages a step waits for may have other names on the new version: write the waits again.
             moved.run.message_waits_at_load = None

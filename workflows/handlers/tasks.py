@@ -121,17 +121,19 @@ def complete_task(services: Services, *, actor: User, task_id: int, data: dict[s
             require_active(case)
             if task.adhoc:
                 return _complete_adhoc(uow, case, task, actor=actor, data=data, now=now)
-            # Read the task again after the case: under READ COMMITTED (PostgreSQL) another
+            # Read the case's open tasks after the case: under READ COMMITTED (PostgreSQL) another
             # completion may have committed between the two reads, leaving an open-looking row
-            # beside a case state where the task is gone. Now the row is at least as new as the case.
-            task = open_task(uow, task_id)
+            # beside a case state where the task is gone. Now the rows are at least as new as the case.
+            open_tasks = uow.tasks.for_case(case.id, open_only=True)
+            task = next((t for t in open_tasks if t.id == task_id), None) or open_task(uow, task_id)
             bundle = services.bundles.get(uow, case.process_version_id)
             schema = bundle.forms.get(task.form_ref) if task.form_ref else None
             data = validate_submission(schema, data, form_name=task.form_ref or "task")
             run = services.engine.resume(bundle, case.state)
             run.complete_task(task.task_ref, data, now=now)
             task_event(uow, task, now, actor, "task_completed", data=data)
-            sync_case(uow, case, run, now=now, actor=actor.username, policy=services.due_policy, completed_task_ref=task.task_ref)
+            sync_case(uow, case, run, now=now, actor=actor.username, policy=services.due_policy,
+                      completed_task_ref=task.task_ref, open_tasks=open_tasks)
             uow.commit()
     except EngineFailure as failure:
         record_incident(services, case_id, failure, actor=actor.username, data={"task_id": task_id, "submitted": data})

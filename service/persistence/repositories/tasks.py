@@ -1,6 +1,7 @@
 """What a case waits on: human tasks, timers and named messages."""
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 
@@ -38,7 +39,7 @@ _PENDING_TIMERS_OF_CASE = (
 _TIMERS_OF_CASE = select(t.timer).where(t.timer.c.case_id == bindparam("case_id")).order_by(t.timer.c.due_at, t.timer.c.id)
 _TIMERS_OF_CASE_IN_STATUS = (
     select(t.timer)
-    .where(t.timer.c.case_id == bindparam("case_id"), t.timer.c.status == bindparam("status"))
+    .where(t.timer.c.case_id == bindparam("case_id"), t.timer.c.status.in_(bindparam("statuses", expanding=True)))
     .order_by(t.timer.c.due_at, t.timer.c.id)
 )
 
@@ -175,9 +176,11 @@ class SqlTimerRepository(_Repository):
     def update(self, timer: Timer) -> None:
         _update(self._connection, t.timer, timer, "Timer")
 
-    def for_case(self, case_id: int, *, pending_only: bool = True, status: TimerStatus | None = None) -> list[Timer]:
-        if status is not None:
-            rows = self._connection.execute(_TIMERS_OF_CASE_IN_STATUS, {"case_id": case_id, "status": TimerStatus(status).value})
+    def for_case(self, case_id: int, *, pending_only: bool = True,
+                 statuses: Collection[TimerStatus] | None = None) -> list[Timer]:
+        if statuses is not None:
+            values = [TimerStatus(status).value for status in statuses]
+            rows = self._connection.execute(_TIMERS_OF_CASE_IN_STATUS, {"case_id": case_id, "statuses": values})
             return [_timer(row) for row in rows]
         statement = _PENDING_TIMERS_OF_CASE if pending_only else _TIMERS_OF_CASE
         return [_timer(row) for row in self._connection.execute(statement, {"case_id": case_id})]
