@@ -144,6 +144,12 @@ def build_bundles(diagram_set: DiagramSet) -> dict[str, ProcessBundle]:
     return bundles
 
 
+def deployable_process_ids(diagram_set: DiagramSet) -> list[str]:
+    """The processes `build_bundles` would deploy, from the XML alone (nothing checked); [] if any file is unreadable."""
+    bpmn, dmn, problems = _parse_documents(diagram_set.files)
+    return [] if problems else _deployable(lint.DiagramIndex.of(bpmn, dmn), diagram_set.dependency_files)
+
+
 def validate(diagram_set: DiagramSet) -> list[DiagramProblem]:
     """List a set's errors (which stop it from deploying), then its warnings; [] when it has neither."""
     return _checked(diagram_set)[1]

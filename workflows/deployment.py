@@ -26,11 +26,15 @@ def deploy_diagram_set(
     version keeps that version (and its note). With `only_new` (the bpmn/ folder deployed at
     start-up), files deployed once before are not deployed again either: a designer's later
     version stays the latest after a restart.
-    Nothing is deployed when any problem is found (DiagramError lists them all).
+    Nothing is deployed when any problem is found (DiagramError lists them all). With
+    `only_new`, files whose every process was deployed before are neither parsed nor
+    checked again: a restart only hashes the files and reads the versions.
     """
     if actor is not None and not any(actor.has_role(role) for role in DEPLOYER_ROLES):
         raise Forbidden("Only designers can deploy diagrams.")
     complete_set = catalog.with_dependencies(diagram_set, library)
+    if only_new and (unchanged := _deployed_before(services, complete_set)) is not None:
+        return unchanged
     bundles = catalog.build_bundles(complete_set)
     now = services.clock.now()
     deployed = []
@@ -58,6 +62,17 @@ def deploy_diagram_set(
             )
         uow.commit()
     return deployed
+
+
+def _deployed_before(services: Services, complete_set: catalog.DiagramSet) -> list[ProcessVersion] | None:
+    """The latest version of each of the set's processes if each was once deployed from these exact files, else None."""
+    process_ids = catalog.deployable_process_ids(complete_set)
+    if not process_ids:
+        return None
+    with services.uow(read_only=True) as uow:
+        if not all(uow.processes.was_deployed(process_id, complete_set.content_hash) for process_id in process_ids):
+            return None
+        return [uow.processes.latest(process_id) for process_id in process_ids]
 
 
 def list_process_versions(services: Services, *, process_id: str | None = None) -> list[ProcessVersion]:
