@@ -178,8 +178,8 @@ class TaskRepository(Protocol):
     def query_in_cases(self, query: TaskQuery) -> list[TaskInCase]:
         """List the tasks the query selects with their cases' subject, setting and process (the inbox rows)."""
 
-    def task_types(self, query: TaskQuery) -> dict[str, str]:
-        """The task types (element id -> title) among the tasks the query selects, ignoring its element filter."""
+    def task_types(self, query: TaskQuery) -> dict[str, tuple[str, int]]:
+        """Element id -> (title, how many) among the tasks the query selects but for its element filter, by title."""
 
     def count(self, query: TaskQuery) -> int: ...
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
@@ -144,6 +145,8 @@ case_record = Table(
     Index(None, "status", "updated_at"),
     # Every case column the inbox filters on, so its case filters read this index, not the wide rows.
     Index(None, "setting", "process_id", "subject_name", "subject_ref"),
+    # A task's case looked up by setting alone (the inbox's setting filters; migration 0008).
+    Index(None, "setting", "id"),
 )
 
 human_task = Table(
@@ -175,6 +178,23 @@ human_task = Table(
     Index(None, "assignee", "status"),
     Index(None, "case_id", "status"),
 )
+
+# The inbox's partial indexes of open tasks (migration 0008, read by repositories/task_filters.py):
+# a team's queue and every open task, each in due order and in priority order. Due order is
+# (due_at IS NULL, due_at): no due time last, as on the page. The due-order ones carry every
+# column the inbox filters and counts on (status and assignee too: SQLite only reads an index
+# alone when it holds every column the query names), so counting a view never reads the table.
+_IN_QUEUE = text("status = 'open' AND assignee IS NULL")
+_OPEN = text("status IN ('open', 'claimed')")
+_task = human_task.c
+_BY_DUE = (_task.due_at.is_(None), _task.due_at, _task.created_at, _task.id)
+Index("ix_human_task_queue_due", _task.candidate_role, *_BY_DUE, _task.priority, _task.case_id, _task.element_id,
+      _task.title, _task.status, _task.assignee, sqlite_where=_IN_QUEUE, postgresql_where=_IN_QUEUE)
+Index("ix_human_task_queue_priority", _task.candidate_role, _task.priority, *_BY_DUE, _task.case_id,
+      sqlite_where=_IN_QUEUE, postgresql_where=_IN_QUEUE)
+Index("ix_human_task_open_due", *_BY_DUE, _task.priority, _task.case_id, _task.element_id, _task.title,
+      _task.status, sqlite_where=_OPEN, postgresql_where=_OPEN)
+Index("ix_human_task_open_priority", _task.priority, *_BY_DUE, _task.case_id, sqlite_where=_OPEN, postgresql_where=_OPEN)
 
 timer = Table(
     "timer",

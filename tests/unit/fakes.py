@@ -153,7 +153,9 @@ class FakeTasks(_Repo):
 
     def task_types(self, query):
         tasks = self._match(dataclasses.replace(query, element_id=None))
-        return dict(sorted({t.element_id: t.title for t in reversed(tasks)}.items(), key=lambda p: p[1]))
+        titles = {t.element_id: t.title for t in reversed(tasks)}
+        types = {element_id: (title, sum(t.element_id == element_id for t in tasks)) for element_id, title in titles.items()}
+        return dict(sorted(types.items(), key=lambda p: p[1][0]))
 
 
 class FakeTimers(_Repo):

@@ -21,6 +21,7 @@ from workflows.ports import TaskQuery, TaskSort
 
 from .. import tables as t
 from .base import _from_row, _Repository, _update, _values
+from .task_filters import filtered, order
 
 
 _OPEN_TASKS_OF_CASE = (
@@ -74,92 +75,42 @@ class SqlTaskRepository(_Repository):
 
     def query(self, query: TaskQuery) -> list[HumanTask]:
         """List the tasks the query selects, in its order (soonest due first by default)."""
-        statement = self._page(self._filtered(select(t.human_task), query), query)
+        statement = _page(select(t.human_task), query)
         return [_task(row) for row in self._connection.execute(statement)]
 
     def query_in_cases(self, query: TaskQuery) -> list[TaskInCase]:
         """List the tasks the query selects with their cases' subject, setting and process, in one statement."""
         # The page of task rows first, then only its rows joined to their cases: the case
         # rows are wide (the stored state), and reading thousands of them is the slow part.
-        page = self._page(self._filtered(select(t.human_task), query), query).subquery()
+        page = _page(select(t.human_task), query).subquery()
         statement = (select(page, *_CASE_COLUMNS).join(t.case_record, t.case_record.c.id == page.c.case_id)
-                     .order_by(*_order(page.c, query.sort)))
+                     .order_by(*order(page.c, query.sort)))
         return [_task_in_case(row) for row in self._connection.execute(statement)]
 
-    def task_types(self, query: TaskQuery) -> dict[str, str]:
-        """The task types (element id -> title) among the tasks the query selects, ignoring its element filter."""
+    def task_types(self, query: TaskQuery) -> dict[str, tuple[str, int]]:
+        """Element id -> (title, how many tasks) among the tasks the query selects but for its element, by title.
+
+        One pass gives an inbox view both its task-type filter and, summed, its count.
+        """
         columns = t.human_task.c
-        statement = self._filtered(select(columns.element_id, func.min(columns.title)), replace(query, element_id=None))
-        statement = statement.group_by(columns.element_id)
-        return dict(sorted(((row[0], row[1]) for row in self._connection.execute(statement)), key=lambda p: p[1]))
+        statement = filtered(select(columns.element_id, func.min(columns.title), func.count()),
+                             replace(query, element_id=None)).group_by(columns.element_id)
+        return dict(sorted(((row[0], (row[1], row[2])) for row in self._connection.execute(statement)),
+                           key=lambda pair: pair[1][0]))
 
     def count(self, query: TaskQuery) -> int:
         """Count every task the query selects, ignoring its limit and offset."""
-        statement = self._filtered(select(func.count()).select_from(t.human_task), query)
+        statement = filtered(select(func.count()).select_from(t.human_task), query)
         return self._connection.execute(statement).scalar_one()
 
-    @staticmethod
-    def _page(statement: Select, query: TaskQuery) -> Select:
-        return statement.order_by(*_order(t.human_task.c, query.sort)).limit(query.limit).offset(query.offset)
 
-    @staticmethod
-    def _filtered(statement: Select, query: TaskQuery) -> Select:
-        columns, cases = t.human_task.c, t.case_record.c
-        if query.case_id is not None:
-            statement = statement.where(columns.case_id == query.case_id)
-        if query.candidate_roles is not None:
-            statement = statement.where(columns.candidate_role.in_(list(query.candidate_roles)))
-        if query.assignee is not None:
-            statement = statement.where(columns.assignee == query.assignee)
-        if query.statuses is not None:
-            statement = statement.where(columns.status.in_([TaskStatus(s).value for s in query.statuses]))
-        if query.unassigned_only:
-            statement = statement.where(columns.assignee.is_(None))
-        if query.priority is not None:
-            statement = statement.where(columns.priority == query.priority)
-        if query.due_from is not None:
-            statement = statement.where(columns.due_at >= query.due_from)
-        if query.due_by is not None:
-            statement = statement.where(columns.due_at <= query.due_by)
-        if query.element_id is not None:
-            statement = statement.where(columns.element_id == query.element_id)
-        if query.viewer is not None:
-            username, roles = query.viewer
-            statement = statement.where(or_(columns.candidate_role.in_(list(roles)), columns.assignee == username,
-                                            columns.completed_by == username))
-        by_case = []
-        if query.settings is not None:
-            by_case.append(cases.setting.in_(list(query.settings)))
-        if query.setting is not None:
-            by_case.append(cases.setting == query.setting)
-        if query.process_id is not None:
-            by_case.append(cases.process_id == query.process_id)
-        if query.text and query.text.strip():
-            text = query.text.strip()
-            matches = [cases.subject_name.icontains(text, autoescape=True),
-                       cases.subject_ref.icontains(text, autoescape=True)]
-            if query.case_number() is not None:
-                matches.append(cases.id == query.case_number())
-            by_case.append(or_(*matches))
-        if by_case:
-            # A subquery, not a join: it reads only the case index (setting, process, subject),
-            # never the wide case rows; SQLite scans that index instead of every case's state.
-            statement = statement.where(columns.case_id.in_(select(cases.id).where(*by_case)))
-        return statement
+def _page(statement: Select, query: TaskQuery) -> Select:
+    return (filtered(statement, query, sorted_by=query.sort).order_by(*order(t.human_task.c, query.sort))
+            .limit(query.limit).offset(query.offset))
 
 
 _CASE_COLUMNS = (t.case_record.c.subject_name, t.case_record.c.subject_ref, t.case_record.c.setting,
                  t.case_record.c.process_id)
-
-
-def _order(columns, sort: TaskSort | str) -> tuple:
-    """The ORDER BY of an inbox sort, on the human_task columns or a subquery's copy of them."""
-    by_due = (columns.due_at.asc().nulls_last(), columns.created_at, columns.id)
-    return {
-        TaskSort.DUE: by_due,
-        TaskSort.PRIORITY: (columns.priority, *by_due),
-        TaskSort.CREATED: (columns.created_at, columns.id),
-    }[TaskSort(sort)]
 
 
 def _timer(row) -> Timer:
