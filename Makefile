@@ -27,11 +27,16 @@ run: $(INSTALLED) $(NODE_INSTALLED)
 test: $(INSTALLED) $(NODE_INSTALLED)
 	$(BIN)/pytest -n 2 -q
 
-# The benchmarks of BENCHMARKS.md on SQLite and PostgreSQL, one after the other: many
-# minutes, and the figures only mean something on an otherwise idle machine.
+# The benchmarks of BENCHMARKS.md (DESIGN §9), each on SQLite and PostgreSQL, one after the
+# other, with their figures printed as tables: about 15 minutes, and the figures only mean
+# something on an otherwise idle machine.
 bench: $(INSTALLED)
-	$(BIN)/python bench/timers.py
+	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/growth.py
 	$(BIN)/python bench/inbox.py
+	$(BIN)/python bench/load.py
+	$(BIN)/python bench/timers.py
 	$(BIN)/python bench/stuck.py
 
 clean:
