@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
+import subprocess
 import statistics
 import sys
 import tempfile
@@ -59,6 +61,21 @@ def bench_app(kind: str, folder: Path, **config):
         if app is not None:
             app.extensions["casework"].uow.dispose()
         database.drop()
+
+
+def stop_group(popen: subprocess.Popen, steps=((signal.SIGTERM, 30), (signal.SIGKILL, 10))) -> None:
+    """Signal a server's process group with each (signal, seconds to wait) in turn until it has exited."""
+    for sig, wait in steps:
+        if popen.poll() is not None:
+            return
+        try:
+            os.killpg(popen.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            popen.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def databases(choice: str) -> list[str]:

@@ -58,6 +58,7 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import insert, select  # noqa: E402
 
+from bench.harness import stop_group  # noqa: E402
 from bench.timers import Database  # noqa: E402
 from service import create_app  # noqa: E402
 from service.demo import _opening_actions, _shifted  # noqa: E402  (the demo's replay of a process test)
@@ -375,13 +376,7 @@ class Server:
             return []
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=10)
+        stop_group(self.popen, ((signal.SIGTERM, 40), (signal.SIGKILL, 10)))
 
 
 def cpu_seconds(pids: list[int]) -> dict[int, float]:

@@ -25,8 +25,6 @@ import argparse
 import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -50,8 +48,10 @@ from bench.harness import (  # noqa: E402
     print_header,
     print_table,
     scratch_folder,
+    stop_group,
     timed_ms,
 )
+from tests.integration.timer_fleet import free_port  # noqa: E402
 from workflows import accounts, handlers  # noqa: E402
 
 REVIEW = "continued_stay_review"
@@ -117,9 +117,7 @@ class Server:
         raise RuntimeError(f"gunicorn did not answer: {self.process.stderr.read().decode()[-2000:]}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
+        stop_group(self.process)
 
 
 class Client:
@@ -142,12 +140,6 @@ class Client:
         if status != expect:
             raise RuntimeError(f"{method} {path} answered {status}, not {expect}: {payload}")
         return ms, payload
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def over_http(client: Client, tasks: list[tuple[int, int]]) -> list[float]:

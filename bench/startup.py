@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.timers import Database  # noqa: E402  (a fresh SQLite file or PostgreSQL schema)
 from tests.integration.timer_fleet import free_port  # noqa: E402
+from bench.harness import stop_group  # noqa: E402
 
 TARGET_SECONDS = 3.0
 CASEWORK = Path(sys.executable).with_name("casework")
@@ -67,17 +68,7 @@ def responds(port: int) -> bool:
 
 def stop(popen: subprocess.Popen) -> None:
     """Interrupt the server's process group; escalate if it does not exit."""
-    for sig, wait in ((signal.SIGINT, 15), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
-        if popen.poll() is not None:
-            return
-        try:
-            os.killpg(popen.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            popen.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
+    stop_group(popen, ((signal.SIGINT, 15), (signal.SIGTERM, 10), (signal.SIGKILL, 10)))
 
 
 def time_to_first_response(database_url: str, workdir: Path, *, demo: bool = False, timeout: float = 180) -> float:
