@@ -8,12 +8,13 @@ from workflows import handlers
 from . import bp
 from .docs import documented
 from .kpi_schemas import KpiQuery, KpiReportOut
+from .schemas import one
 
 
 @documented(bp, "/kpis", "GET", "KPIs per setting over a period of days, with how each is counted (supervisors)",
             query=KpiQuery, response=KpiReportOut, errors=(400, 403))
 def kpi_report():
-    args = KpiQuery().load(request.args.to_dict())
+    args = one(KpiQuery).load(request.args.to_dict())
     report = handlers.kpi_report(current_app.extensions["casework"], actor=g.user, first=args.get("first", ""),
                                  last=args.get("last", ""), setting=args.get("setting", ""))
-    return KpiReportOut().dump(report)
+    return one(KpiReportOut).dump(report)

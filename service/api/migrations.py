@@ -8,7 +8,7 @@ from workflows.handlers import migration
 
 from . import bp
 from .docs import documented
-from .schemas import ID
+from .schemas import ID, one
 from .views import _body, _services
 
 _VERSION = validate.Range(min=1, max=1_000_000)
@@ -95,19 +95,19 @@ class MigrationResultList(Schema):
             query=VersionDiffQuery, response=VersionDiffOut, errors=(400, 403, 404))
 def version_diff(process_id: str):
     diff = migration.version_diff(_services(), actor=g.user, process_id=process_id,
-                                  **VersionDiffQuery().load(request.args.to_dict()))
-    return VersionDiffOut().dump(diff)
+                                  **one(VersionDiffQuery).load(request.args.to_dict()))
+    return one(VersionDiffOut).dump(diff)
 
 
 @documented(bp, "/processes/<process_id>/migrations", "GET",
             "Which running cases of older versions can move to a version, and why not (a dry run; supervisors)",
             query=MigrationPreviewQuery, response=MigrationPreviewOut, errors=(400, 403, 404))
 def migration_preview(process_id: str):
-    chosen = MigrationPreviewQuery().load(request.args.to_dict()).get("to_version")
+    chosen = one(MigrationPreviewQuery).load(request.args.to_dict()).get("to_version")
     target = migration.migration_target(_services(), actor=g.user, process_id=process_id, to_version=chosen)
     candidates = migration.migration_preview(_services(), actor=g.user, process_id=process_id,
                                              to_version=target.version)
-    return MigrationPreviewOut().dump({"to_version": target.version, "items": candidates})
+    return one(MigrationPreviewOut).dump({"to_version": target.version, "items": candidates})
 
 
 @documented(bp, "/processes/<process_id>/migrations", "POST",
@@ -115,4 +115,4 @@ def migration_preview(process_id: str):
             body=MigrateCasesRequest, response=MigrationResultList, errors=(400, 403, 404))
 def migrate_cases(process_id: str):
     results = migration.migrate_cases(_services(), actor=g.user, process_id=process_id, **_body(MigrateCasesRequest))
-    return MigrationResultList().dump({"items": results})
+    return one(MigrationResultList).dump({"items": results})

@@ -9,7 +9,7 @@ from workflows.handlers.process_view import ElementCases, ProcessView
 
 from . import bp
 from .docs import documented
-from .schemas import MAX_INT32, OFFSET
+from .schemas import MAX_INT32, OFFSET, one
 
 
 class ProcessViewQuery(Schema):
@@ -92,8 +92,8 @@ class ElementCasesOut(Schema):
             query=ProcessViewQuery, response=HeatmapOut, errors=(400, 403, 404))
 def process_heatmap(process_id: str):
     view = handlers.process_view(current_app.extensions["casework"], actor=g.user, process_id=process_id,
-                                 **ProcessViewQuery().load(request.args.to_dict()))
-    return HeatmapOut().dump(view)
+                                 **one(ProcessViewQuery).load(request.args.to_dict()))
+    return one(HeatmapOut).dump(view)
 
 
 @documented(bp, "/processes/<process_id>/elements/<element_id>/cases", "GET",
@@ -102,5 +102,5 @@ def process_heatmap(process_id: str):
 def element_waiting_cases(process_id: str, element_id: str):
     page: ElementCases = handlers.element_cases(current_app.extensions["casework"], actor=g.user,
                                                 process_id=process_id, element_id=element_id,
-                                                **ElementCasesQuery().load(request.args.to_dict()))
-    return ElementCasesOut().dump(page)
+                                                **one(ElementCasesQuery).load(request.args.to_dict()))
+    return one(ElementCasesOut).dump(page)

@@ -9,7 +9,7 @@ from workflows.audit import ReadChannel
 
 from . import bp
 from .docs import documented
-from .schemas import CaseOut, IncidentOut
+from .schemas import CaseOut, IncidentOut, one
 from .views import _body, _services
 
 
@@ -60,14 +60,14 @@ class MoveTokenRequest(Schema):
 def retry_incident(incident_id: int):
     incident = handlers.retry_incident(_services(), actor=g.user, incident_id=incident_id,
                                        **_body(RetryIncidentRequest, optional=True))
-    return ResolvedIncidentOut().dump(incident)
+    return one(ResolvedIncidentOut).dump(incident)
 
 
 @documented(bp, "/incidents/<int:incident_id>/close", "POST", "Close a failed step without retrying it (supervisors)",
             body=CloseIncidentRequest, response=ResolvedIncidentOut, errors=(400, 403, 404, 409))
 def close_incident(incident_id: int):
     incident = handlers.close_incident(_services(), actor=g.user, incident_id=incident_id, **_body(CloseIncidentRequest))
-    return ResolvedIncidentOut().dump(incident)
+    return one(ResolvedIncidentOut).dump(incident)
 
 
 @documented(bp, "/cases/<int:case_id>/tokens", "GET", "Where a case's tokens stand and where each may move (supervisors)",
@@ -75,7 +75,7 @@ def close_incident(incident_id: int):
 def list_tokens(case_id: int):
     choices = handlers.token_choices(_services(), actor=g.user, case_id=case_id)
     audit.record_read(_services(), actor=g.user, case_id=case_id, channel=ReadChannel.API, what=f"GET {request.path}")
-    return TokenList().dump({"items": [{**choice.token.__dict__, "targets": choice.targets} for choice in choices]})
+    return one(TokenList).dump({"items": [{**choice.token.__dict__, "targets": choice.targets} for choice in choices]})
 
 
 @documented(bp, "/cases/<int:case_id>/move", "POST",
@@ -85,4 +85,4 @@ def move_token(case_id: int):
     args = _body(MoveTokenRequest)
     moved = handlers.move_token(_services(), actor=g.user, case_id=case_id, task_ref=args["task_ref"],
                                 target_id=args["target"], reason=args["reason"])
-    return CaseOut().dump(moved.case)
+    return one(CaseOut).dump(moved.case)

@@ -30,7 +30,7 @@ def _body(schema: type, *, optional: bool = False) -> dict:
         payload = {}
     if payload is None:
         raise BadRequest(_not_a_json_body())
-    return schema().load(payload)
+    return s.one(schema).load(payload)
 
 
 def _not_a_json_body() -> str:
@@ -45,7 +45,7 @@ def _not_a_json_body() -> str:
 
 
 def _query(schema: type) -> dict:
-    return schema().load(request.args.to_dict())
+    return s.one(schema).load(request.args.to_dict())
 
 
 @documented(bp, "/openapi.json", "GET", "This API's OpenAPI document", public=True, errors=())
@@ -55,14 +55,14 @@ def openapi():
 
 @documented(bp, "/me", "GET", "The user the token belongs to", response=s.UserOut, errors=())
 def me():
-    return s.UserOut().dump(g.user)
+    return s.one(s.UserOut).dump(g.user)
 
 
 @documented(bp, "/process-versions", "POST", "Deploy a diagram set (JSON files, or multipart upload)",
             body=s.DeployRequest, response=s.ProcessVersionList, status=201, errors=(400, 403, 413))
 def deploy():
     if request.files:
-        form = s.DeployUploadForm().load(request.form.to_dict())
+        form = s.one(s.DeployUploadForm).load(request.form.to_dict())
         name, note = form["name"], form.get("note")
         files = {upload.filename: upload.read() for upload in request.files.getlist("file") if upload.filename}
         if not files:
@@ -75,26 +75,26 @@ def deploy():
     library = find_diagram_sets(Path(current_app.config["BPMN_PATH"]))  # called processes (bpmn/common)
     versions = deployment.deploy_diagram_set(_services(), diagram_set=diagram_set, library=library, actor=g.user,
                                                   note=note)
-    return s.ProcessVersionList().dump({"items": versions}), 201
+    return s.one(s.ProcessVersionList).dump({"items": versions}), 201
 
 
 @documented(bp, "/process-versions", "GET", "List deployed process versions", response=s.ProcessVersionList)
 def list_process_versions():
     versions = deployment.list_process_versions(_services(), process_id=request.args.get("process_id"))
-    return s.ProcessVersionList().dump({"items": versions})
+    return s.one(s.ProcessVersionList).dump({"items": versions})
 
 
 @documented(bp, "/cases", "POST", "Start a case on the latest version of a process",
             body=s.StartCaseRequest, response=s.CaseOut, status=201)
 def start_case():
     case = handlers.start_case(_services(), actor=g.user, **_body(s.StartCaseRequest))
-    return s.CaseOut().dump(case), 201
+    return s.one(s.CaseOut).dump(case), 201
 
 
 @documented(bp, "/cases", "GET", "List cases", query=s.CaseListQuery, response=s.CaseList)
 def list_cases():
     cases = handlers.list_cases(_services(), actor=g.user, **_query(s.CaseListQuery))
-    return s.CaseList().dump({"items": cases})
+    return s.one(s.CaseList).dump({"items": cases})
 
 
 @documented(bp, "/cases/<int:case_id>", "GET", "A case with its open tasks, timers, events and incidents",
@@ -102,7 +102,7 @@ def list_cases():
 def get_case(case_id: int):
     detail = handlers.get_case(_services(), case_id=case_id, actor=g.user)
     audit.record_read(_services(), actor=g.user, case_id=case_id, channel=ReadChannel.API, what=f"GET {request.path}")
-    body = s.CaseOut().dump(detail.case)
+    body = s.one(s.CaseOut).dump(detail.case)
     body["open_tasks"] = s.TaskOut(many=True).dump(detail.open_tasks)
     body["timers"] = s.TimerOut(many=True).dump(detail.pending_timers)
     body["events"] = s.EventOut(many=True).dump(detail.events)
@@ -115,28 +115,28 @@ def get_case(case_id: int):
             response=s.NoteOut, status=201, errors=(400, 403, 404))
 def add_note(case_id: int):
     note = handlers.add_note(_services(), actor=g.user, case_id=case_id, **_body(s.NoteRequest))
-    return s.NoteOut().dump(note), 201
+    return s.one(s.NoteOut).dump(note), 201
 
 
 @documented(bp, "/cases/<int:case_id>/tasks", "POST", "Add an ad-hoc task to a case, for a person or a role",
             body=s.AddTaskRequest, response=s.TaskOut, status=201, errors=(400, 403, 404, 409))
 def add_task(case_id: int):
     task = handlers.add_adhoc_task(_services(), actor=g.user, case_id=case_id, **_body(s.AddTaskRequest))
-    return s.TaskOut().dump(task), 201
+    return s.one(s.TaskOut).dump(task), 201
 
 
 @documented(bp, "/cases/<int:case_id>/cancel", "POST", "Cancel a case with a reason (supervisors)",
             body=s.CancelCaseRequest, response=s.CaseOut, errors=(400, 403, 404, 409))
 def cancel_case(case_id: int):
     case = handlers.cancel_case(_services(), actor=g.user, case_id=case_id, **_body(s.CancelCaseRequest))
-    return s.CaseOut().dump(case)
+    return s.one(s.CaseOut).dump(case)
 
 
 @documented(bp, "/cases/<int:case_id>/suspend", "POST", "Put a case on hold with a reason; its clocks stop (supervisors)",
             body=s.SuspendCaseRequest, response=s.CaseOut, errors=(400, 403, 404, 409))
 def suspend_case(case_id: int):
     case = handlers.suspend_case(_services(), actor=g.user, case_id=case_id, **_body(s.SuspendCaseRequest))
-    return s.CaseOut().dump(case)
+    return s.one(s.CaseOut).dump(case)
 
 
 @documented(bp, "/cases/<int:case_id>/resume", "POST",
@@ -145,7 +145,7 @@ def suspend_case(case_id: int):
 def resume_case(case_id: int):
     case = handlers.resume_case(_services(), actor=g.user, case_id=case_id,
                                 **_body(s.ResumeCaseRequest, optional=True))
-    return s.CaseOut().dump(case)
+    return s.one(s.CaseOut).dump(case)
 
 
 @documented(bp, "/tasks", "GET", "List tasks (filter by role, assignee, case, status)",
@@ -168,7 +168,7 @@ def list_tasks():
     if query.case_id is not None and tasks:  # one case's tasks are a read of it; other task lists are summaries
         audit.record_read(_services(), actor=g.user, case_id=query.case_id, channel=ReadChannel.API,
                           what=f"GET {request.full_path}")
-    return s.TaskList().dump({"items": tasks, "total": total, "limit": query.limit, "offset": query.offset})
+    return s.one(s.TaskList).dump({"items": tasks, "total": total, "limit": query.limit, "offset": query.offset})
 
 
 @documented(bp, "/tasks/<int:task_id>", "GET", "A task with its form", response=s.TaskDetailOut)
@@ -176,7 +176,7 @@ def get_task(task_id: int):
     detail = handlers.get_task(_services(), task_id=task_id, actor=g.user)
     audit.record_read(_services(), actor=g.user, case_id=detail.case.id, channel=ReadChannel.API,
                       what=f"GET {request.path}")
-    body = s.TaskDetailOut().dump(detail.task)
+    body = s.one(s.TaskDetailOut).dump(detail.task)
     body["form_schema"], body["ui_schema"] = detail.form_schema, detail.ui_schema
     return body
 
@@ -185,39 +185,39 @@ def get_task(task_id: int):
             body=s.SaveDraftRequest, response=s.TaskOut, errors=(400, 403, 404, 409))
 def save_draft(task_id: int):
     data = _body(s.SaveDraftRequest)["data"]
-    return s.TaskOut().dump(handlers.save_draft(_services(), actor=g.user, task_id=task_id, data=data))
+    return s.one(s.TaskOut).dump(handlers.save_draft(_services(), actor=g.user, task_id=task_id, data=data))
 
 
 @documented(bp, "/tasks/<int:task_id>/assign", "POST", "Assign a task to a user with its role (supervisors)",
             body=s.AssignTaskRequest, response=s.TaskOut, errors=(400, 403, 404, 409))
 def assign_task(task_id: int):
     assignee = _body(s.AssignTaskRequest)["assignee"]
-    return s.TaskOut().dump(handlers.assign_task(_services(), actor=g.user, task_id=task_id, assignee=assignee))
+    return s.one(s.TaskOut).dump(handlers.assign_task(_services(), actor=g.user, task_id=task_id, assignee=assignee))
 
 
 @documented(bp, "/tasks/<int:task_id>/claim", "POST", "Claim a task", response=s.TaskOut, errors=(403, 404, 409))
 def claim_task(task_id: int):
-    return s.TaskOut().dump(handlers.claim_task(_services(), actor=g.user, task_id=task_id))
+    return s.one(s.TaskOut).dump(handlers.claim_task(_services(), actor=g.user, task_id=task_id))
 
 
 @documented(bp, "/tasks/<int:task_id>/unclaim", "POST", "Release a claimed task", response=s.TaskOut,
             errors=(403, 404, 409))
 def unclaim_task(task_id: int):
-    return s.TaskOut().dump(handlers.unclaim_task(_services(), actor=g.user, task_id=task_id))
+    return s.one(s.TaskOut).dump(handlers.unclaim_task(_services(), actor=g.user, task_id=task_id))
 
 
 @documented(bp, "/tasks/<int:task_id>/complete", "POST", "Complete a task with form data",
             body=s.CompleteTaskRequest, response=s.TaskOut, errors=(400, 403, 404, 409, 422))
 def complete_task(task_id: int):
     data = _body(s.CompleteTaskRequest)["data"]
-    return s.TaskOut().dump(handlers.complete_task(_services(), actor=g.user, task_id=task_id, data=data))
+    return s.one(s.TaskOut).dump(handlers.complete_task(_services(), actor=g.user, task_id=task_id, data=data))
 
 
 @documented(bp, "/messages", "POST", "Deliver a message to the case waiting for it",
             body=s.MessageRequest, response=s.CaseOut, errors=(400, 404, 409, 422))
 def post_message():
     case = handlers.deliver_message(_services(), actor=g.user, **_body(s.MessageRequest))
-    return s.CaseOut().dump(case)
+    return s.one(s.CaseOut).dump(case)
 
 
 @documented(bp, "/stuck-cases", "GET", "Cases the stuck-case scan flagged, with counts per reason and setting (supervisors)",
@@ -230,7 +230,7 @@ def list_stuck_cases():
         assignee=args.get("assignee"), sort=FlagSort(args["sort"]), limit=args["limit"], offset=args["offset"],
     )
     result = handlers.stuck_cases(_services(), actor=g.user, query=query)
-    return s.StuckCaseList().dump({
+    return s.one(s.StuckCaseList).dump({
         "items": result.items, "total": result.total, "by_setting": result.by_setting,
         "by_reason": {reason.value: number for reason, number in result.by_reason.items()},
     })

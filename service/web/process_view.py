@@ -8,6 +8,7 @@ from workflows.errors import InvalidInput
 from workflows.handlers.process_view import PAGE_SIZE, ProcessView
 
 from ..api.process_view import HeatmapOut
+from ..api.schemas import one
 from . import bp
 
 
@@ -57,7 +58,7 @@ def process_diagram(process_id: str):
 @bp.get("/processes/<process_id>/heat.json")
 def process_heat(process_id: str):
     view = handlers.process_view(_services(), actor=g.user, process_id=process_id, **_chosen())
-    heat = HeatmapOut().dump(view)
+    heat = one(HeatmapOut).dump(view)
     for element in heat["elements"]:
         element["url"] = url_for("web.element_page", process_id=process_id, element_id=element["element_id"],
                                  **view_args(view))
