@@ -99,6 +99,10 @@ class FakeCases(_Repo):
 
 
 class FakeTasks(_Repo):
+    def with_case(self, task_id):
+        task = self.get(task_id)
+        return (task, copy.deepcopy(self.cases.rows[task.case_id])) if task is not None else None
+
     def for_case(self, case_id, *, open_only=True):
         return [t for t in self._all() if t.case_id == case_id and (not open_only or t.status in OPEN_TASK_STATUSES)]
 
@@ -467,7 +471,8 @@ class FakeUnitOfWorkFactory:
     def __init__(self):
         self.store = FakeStore()
 
-    def __call__(self, *, read_only: bool = False):
+    def __call__(self, *, read_only: bool = False, snapshot: bool = True):
+        assert snapshot or read_only, "only a read-only unit of work can run without a transaction"
         return FakeUnitOfWork(self.store, read_only=read_only)
 
 

@@ -62,11 +62,10 @@ def task_to_work(uow: UnitOfWork, actor: User, task_id: int) -> tuple[HumanTask,
 
 def _task_in_scope(uow: UnitOfWork, actor: User | None, task_id: int) -> tuple[HumanTask, Case]:
     """A task of a case in the actor's settings; any other task is reported as one that does not exist."""
-    task = uow.tasks.get(task_id)
-    case = uow.cases.get(task.case_id) if task is not None else None
-    if task is None or not covers_case(actor, case):
+    found = uow.tasks.with_case(task_id)
+    if found is None or not covers_case(actor, found[1]):
         raise NotFound(f"Task {task_id} does not exist.")
-    return task, case
+    return found
 
 
 def open_task(uow: UnitOfWork, task_id: int) -> HumanTask:

@@ -9,6 +9,7 @@ from sqlalchemy import Select, bindparam, delete, exists, func, or_, select, upd
 
 from workflows.model import (
     OPEN_TASK_STATUSES,
+    Case,
     CaseStatus,
     HumanTask,
     MessageWait,
@@ -45,6 +46,15 @@ _TIMERS_OF_CASE_IN_STATUS = (
 )
 
 
+_task_columns, _case_columns = t.human_task.c, t.case_record.c
+# A task and its whole case in one round trip: every action on a task needs both.
+_TASK_WITH_CASE = (
+    select(*(c.label(f"t_{c.name}") for c in _task_columns), *(c.label(f"c_{c.name}") for c in _case_columns))
+    .join(t.case_record, _case_columns.id == _task_columns.case_id)
+    .where(_task_columns.id == bindparam("_id"))
+)
+
+
 def _task(row) -> HumanTask:
     return _from_row(HumanTask, row, status=TaskStatus)
 
@@ -65,6 +75,17 @@ class SqlTaskRepository(_Repository):
 
     def get(self, task_id: int) -> HumanTask | None:
         return self._get(t.human_task, task_id, _task)
+
+    def with_case(self, task_id: int) -> tuple[HumanTask, Case] | None:
+        row = self._connection.execute(_TASK_WITH_CASE, {"_id": task_id}).first()
+        if row is None:
+            return None
+        values = row._asdict()
+        task = HumanTask(**{c.name: values[f"t_{c.name}"] for c in _task_columns})
+        task.status = TaskStatus(task.status)
+        case = Case(**{c.name: values[f"c_{c.name}"] for c in _case_columns})
+        case.status = CaseStatus(case.status)
+        return task, case
 
     def update(self, task: HumanTask) -> None:
         _update(self._connection, t.human_task, task, "Task")
