@@ -110,7 +110,7 @@ def user_for_token(services: Services, secret: str) -> User | None:
     """Return the active user a usable token belongs to, holding only the roles the token grants; else None."""
     if not secret or len(secret) > _MAX_SECRET_LENGTH:
         return None
-    with services.uow(read_only=True) as uow:
+    with services.uow(read_only=True, snapshot=False) as uow:  # one statement: no transaction needed
         found = uow.tokens.with_holder(hash_token(secret))
     token, user = found if found is not None else (None, None)
     if user is None or not user.active or not token.usable_at(services.clock.now()):

@@ -68,8 +68,10 @@ def _configure_sqlite_connection(dbapi_connection, connection_record) -> None:
 
 def _begin_sqlite_transaction(connection) -> None:
     # A writer takes the write lock when it begins, so two writers queue on busy_timeout
-    # instead of failing when a read lock cannot be upgraded.
-    connection.exec_driver_sql(connection.get_execution_options().get(SQLITE_BEGIN, BEGIN_WRITE))
+    # instead of failing when a read lock cannot be upgraded. None: no transaction at all.
+    statement = connection.get_execution_options().get(SQLITE_BEGIN, BEGIN_WRITE)
+    if statement is not None:
+        connection.exec_driver_sql(statement)
 
 
 def alembic_config(url: str | URL | None = None) -> Config:
