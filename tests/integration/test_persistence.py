@@ -45,7 +45,7 @@ TABLES = {
     "case_event", "incident", "app_user", "user_role", "user_setting", "note", "case_flag", "scheduler_mark",
     "process_draft", "draft_file", "api_token", "case_read",
 }
-HEAD = "0008"
+HEAD = "0009"
 
 
 def hours(n: float) -> datetime:
@@ -89,6 +89,10 @@ class TestMigrations:
                 if connection.dialect.name == "postgresql":
                     # Each test has its own schema: the tables, Alembic's included, must land in it.
                     assert connection.execute(text("SELECT current_schema()")).scalar().startswith("t_")
+                    # A case's state, rewritten on every action, is compressed with lz4 (migration 0009).
+                    assert connection.execute(text(
+                        "SELECT attcompression FROM pg_attribute WHERE attrelid = 'case_record'::regclass"
+                        " AND attname = 'state'")).scalar() == "l"
         finally:
             engine.dispose()
 
@@ -222,6 +226,9 @@ class TestRoundTrip:
             uow.commit()
         with uow_factory(read_only=True) as uow:
             assert uow.tasks.get(task.id) == stored
+            assert uow.tasks.with_case(task.id) == (stored, uow.cases.get(case_id))
+            assert uow.tasks.with_case(task.id)[1].status is CaseStatus.ACTIVE
+            assert uow.tasks.with_case(task.id + 1) is None
             assert uow.tasks.for_case(case_id) == []
             assert uow.tasks.for_case(case_id, open_only=False) == [stored]
 
@@ -344,6 +351,28 @@ class TestUnitOfWork:
         with uow_factory(read_only=True) as uow:
             assert uow.processes.get(kept.id) == kept
             assert uow.processes.get(dropped.id) is None
+
+    def test_a_read_without_a_snapshot_opens_no_transaction_and_leaves_the_connection_as_it_was(self, uow_factory):
+        with uow_factory() as uow:
+            kept = deploy(uow)
+            uow.commit()
+        for _ in range(3):  # the pool hands the same connection back each time
+            with uow_factory(read_only=True, snapshot=False) as uow:
+                assert uow.processes.get(kept.id) == kept
+                assert not _dbapi_in_transaction(uow.connection)
+            with uow_factory() as uow:
+                assert uow.processes.get(kept.id) == kept
+                assert _dbapi_in_transaction(uow.connection)  # an ordinary unit of work still has its transaction
+                uow.commit()
+        with pytest.raises(ValueError, match="Only a read-only unit of work"):
+            uow_factory(snapshot=False)
+
+
+def _dbapi_in_transaction(connection) -> bool:
+    dbapi = connection.connection.dbapi_connection
+    if connection.dialect.name == "sqlite":
+        return dbapi.in_transaction
+    return dbapi.info.transaction_status != dbapi.info.transaction_status.IDLE
 
 
 class TestTaskQueries:
