@@ -37,21 +37,13 @@ from urllib.parse import urlencode
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import select, update  # noqa: E402
+from sqlalchemy import insert, select, update  # noqa: E402
 
-from bench.inbox import (  # noqa: E402
-    SETTINGS,
-    bench_app,
-    bulk_insert,
-    on_each_database,
-    print_plans,
-    start_templates,
-    statement_times,
-    subject,
-    timed,
-)
+from bench._seed import CASE_PATTERN, SETTINGS, start_templates, subject  # noqa: E402
+from bench.inbox import bench_app, on_each_database, print_plans, statement_times, timed  # noqa: E402
 from service.persistence import tables as t  # noqa: E402
 from service.web.stuck import PAGE_SIZE, StuckFilters  # noqa: E402
+from service.web.sessions import session_for  # noqa: E402
 from tests.integration.timer_fleet import percentile  # noqa: E402
 from workflows import accounts, handlers  # noqa: E402
 from workflows.handlers.scan import run_stuck_scan  # noqa: E402
@@ -100,13 +92,13 @@ def add_people(services) -> tuple[str, dict[str, list[str]]]:
 
 def seed(services, *, cases: int, stuck: int, real_cases: int, team: dict[str, list[str]], now: datetime) -> list[Flag]:
     """Start real cases, clone them up to `cases` active ones, make `stuck` of them stuck; return the planned flags."""
-    templates = start_templates(services, actor=User("bench", ["case_manager"]), per_setting=real_cases // 3, now=now)
+    templates = start_templates(services, per_setting=real_cases // 3, now=now)
     template_ids = [case_id for ids in templates.values() for case_id in ids]
     chance = random.Random(6)
     reasons = [reason for reason, share in REASON_SHARE.items() for _ in range(round(stuck * share))]
     reasons += [None] * (cases - len(template_ids) - len(reasons))
     chance.shuffle(reasons)
-    settings = [setting for setting, *_, share in SETTINGS for _ in range(round(4 * share))]
+    settings = list(CASE_PATTERN)
     with services.uow() as uow:
         clones = Clones(uow.connection, template_ids, team=team, chance=chance, now=now)
         # The templates stay ordinary active cases: nothing of theirs falls due before the scan.
@@ -155,7 +147,7 @@ class Clones:
         last_action = self.ago(7.5 * 24, 60 * 24) if reason is FlagReason.IDLE else self.ago(1, 6.5 * 24)
         self.rows[t.case_record].append(model | {
             "id": case_id, "status": CaseStatus.ACTIVE.value, "subject_name": subject(number),
-            "subject_ref": next(f for name, *_, f, _ in SETTINGS if name == setting).format(number),
+            "subject_ref": next(f for name, *_, f in SETTINGS if name == setting).format(number),
             "updated_at": last_action, "opened_at": last_action - timedelta(hours=chance.uniform(1, 30 * 24))})
         flag = Flag(reason, setting, model["process_id"], None) if reason else None
         lane = self.tasks[template][:1 + (chance.random() < 0.5)] if reason is not FlagReason.STALLED else []
@@ -193,6 +185,15 @@ class Clones:
                 data={"error_type": "NameError"}, status=IncidentStatus.OPEN.value, created_at=self.ago(0.2, 10 * 24)))
         self.rows[t.message_wait] += [wait | {"case_id": case_id} for wait in self.waits.get(template, [])]
         return flag
+
+
+def bulk_insert(connection, table, rows: list[dict]) -> None:
+    """Insert rows a thousand per statement; on PostgreSQL move the id sequence past ids given explicitly."""
+    for start in range(0, len(rows), 1000):
+        connection.execute(insert(table), rows[start:start + 1000])
+    if rows and "id" in rows[0] and connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), (SELECT max(id) FROM {table.name}))")
 
 
 def full_row(table, **values) -> dict:
@@ -300,12 +301,14 @@ def time_request(app, client, *, user: User, path: str, query: dict, token: str,
 
 def measure(kind: str, args, folder: Path) -> list[dict]:
     with bench_app(kind, folder) as app:
+        services = app.extensions["casework"]
         token, team, planned = load(app, args, kind)
         clients = {}
         for user in (SUPERVISOR, ACUTE_SUPERVISOR):
             clients[user.username] = app.test_client()
             with clients[user.username].session_transaction() as session:
-                session["username"] = user.username
+                session.update(session_for(accounts.active_user(services, username=user.username),
+                                           services.clock.now()))
         results = []
         for label, user, path, query in scenarios(team):
             result = time_request(app, clients[user.username], user=user, path=path, query=query, token=token,
