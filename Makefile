@@ -28,7 +28,7 @@ test: $(INSTALLED) $(NODE_INSTALLED)
 	$(BIN)/pytest -n 2 -q
 
 # The benchmarks of BENCHMARKS.md (DESIGN §9), each on SQLite and PostgreSQL, one after the
-# other, with their figures printed as tables: about 15 minutes, and the figures only mean
+# other, with their figures printed as tables: about 12 minutes, and the figures only mean
 # something on an otherwise idle machine.
 bench: $(INSTALLED)
 	$(BIN)/python bench/startup.py
