@@ -56,9 +56,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
-from bench.harness import stop_group  # noqa: E402
+from bench.harness import bulk_insert, stop_group  # noqa: E402
 from bench.timers import Database  # noqa: E402
 from service import create_app  # noqa: E402
 from service.demo import _opening_actions, _shifted  # noqa: E402  (the demo's replay of a process test)
@@ -127,15 +127,6 @@ class Script:
 
 def subject(number: int) -> str:
     return f"{FIRST[number % len(FIRST)]} {chr(65 + number // len(FIRST) % 26)}. {LAST[number // 312 % len(LAST)]}"
-
-
-def bulk_insert(connection, table, rows: list[dict]) -> None:
-    """Insert rows a thousand per statement; on PostgreSQL move the id sequence past the ids given."""
-    for start in range(0, len(rows), 1000):
-        connection.execute(insert(table), rows[start:start + 1000])
-    if rows and "id" in rows[0] and connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(
-            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), (SELECT max(id) FROM {table.name}))")
 
 
 def casework(args: list[str], env: dict) -> str:

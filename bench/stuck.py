@@ -37,9 +37,10 @@ from urllib.parse import urlencode
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import insert, select, update  # noqa: E402
+from sqlalchemy import select, update  # noqa: E402
 
 from bench._seed import CASE_PATTERN, SETTINGS, start_templates, subject  # noqa: E402
+from bench.harness import bulk_insert  # noqa: E402
 from bench.inbox import bench_app, on_each_database, print_plans, statement_times, timed  # noqa: E402
 from service.persistence import tables as t  # noqa: E402
 from service.web.stuck import PAGE_SIZE, StuckFilters  # noqa: E402
@@ -185,15 +186,6 @@ class Clones:
                 data={"error_type": "NameError"}, status=IncidentStatus.OPEN.value, created_at=self.ago(0.2, 10 * 24)))
         self.rows[t.message_wait] += [wait | {"case_id": case_id} for wait in self.waits.get(template, [])]
         return flag
-
-
-def bulk_insert(connection, table, rows: list[dict]) -> None:
-    """Insert rows a thousand per statement; on PostgreSQL move the id sequence past ids given explicitly."""
-    for start in range(0, len(rows), 1000):
-        connection.execute(insert(table), rows[start:start + 1000])
-    if rows and "id" in rows[0] and connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(
-            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), (SELECT max(id) FROM {table.name}))")
 
 
 def full_row(table, **values) -> dict:
