@@ -6,6 +6,7 @@ from functools import cache
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+
 @cache
 def one(schema: type[Schema]) -> Schema:
     """The one instance of a schema class, made on first use.
