@@ -64,7 +64,7 @@ from service import create_app  # noqa: E402
 from service.demo import _opening_actions, _shifted  # noqa: E402  (the demo's replay of a process test)
 from service.persistence import make_engine, tables as t  # noqa: E402
 from service.persistence.database import BEGIN_READ, SQLITE_BEGIN  # noqa: E402
-from tests.integration.timer_fleet import free_port, percentile, wait_for  # noqa: E402
+from tests.integration.timer_fleet import answers, free_port, percentile, scheduler_started, wait_for  # noqa: E402
 from workflows import accounts, handlers  # noqa: E402
 from workflows.model import CaseStatus, TaskStatus, TimerStatus, User  # noqa: E402
 from workflows.process_tests import load_process_test  # noqa: E402
@@ -436,17 +436,6 @@ def gunicorn_command(args, port: int, folder: Path) -> list[str]:
     return command + shlex.split(args.gunicorn_args) + ["service:create_app()"]
 
 
-def serving(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        connection.request("GET", "/api/v1/openapi.json")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
-
-
 # ---------------------------------------------------------------- the check
 
 
@@ -568,10 +557,9 @@ def measure(args, folder: Path) -> dict:
         servers.append(web)
         if args.timer_worker:
             servers.append(Server("worker", [str(BIN / "casework"), "worker"], env, folder / "worker.log"))
-        wait_for(lambda: serving(port), timeout=60, what="gunicorn to serve")
+        wait_for(lambda: answers(port, "/api/v1/openapi.json"), timeout=60, what="gunicorn to serve")
         for server in servers[1:]:
-            wait_for(lambda: "Scheduler " in server.output() and " started" in server.output(), timeout=60,
-                     what="the worker's scheduler")
+            wait_for(lambda: scheduler_started(server), timeout=60, what="the worker's scheduler")
         time.sleep(1)
         web_pids = web.children()
         load_before = os.getloadavg()

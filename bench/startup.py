@@ -24,7 +24,6 @@ The secret key is passed as CASEWORK_SECRET_KEY, so nothing is written to the in
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import platform
 import signal
@@ -41,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.timers import Database  # noqa: E402  (a fresh SQLite file or PostgreSQL schema)
-from tests.integration.timer_fleet import free_port  # noqa: E402
+from tests.integration.timer_fleet import answers, free_port  # noqa: E402
 from bench.harness import stop_group  # noqa: E402
 
 TARGET_SECONDS = 3.0
@@ -53,17 +52,6 @@ SCENARIOS = ("first", "restart", "demo")
 def environment(database_url: str) -> dict[str, str]:
     return dict(os.environ, CASEWORK_DATABASE_URL=database_url, CASEWORK_SECRET_KEY="bench-startup-secret",
                 CASEWORK_BPMN_PATH=str(REPO / "bpmn"), PYTHONUNBUFFERED="1")
-
-
-def responds(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        connection.request("GET", "/signin")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
 
 
 def stop(popen: subprocess.Popen) -> None:
@@ -82,7 +70,7 @@ def time_to_first_response(database_url: str, workdir: Path, *, demo: bool = Fal
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         while True:
-            if responds(port):
+            if answers(port, "/signin", timeout=5):
                 return time.perf_counter() - began
             if popen.poll() is not None:
                 raise SystemExit(f"casework run exited with {popen.returncode}:\n{log.read_text()[-3000:]}")

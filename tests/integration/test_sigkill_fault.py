@@ -32,7 +32,7 @@ from sqlalchemy import select
 
 from service.persistence import UnitOfWorkFactory, make_engine, tables as t, upgrade_database
 from service.persistence.database import BEGIN_READ, SQLITE_BEGIN
-from tests.integration.timer_fleet import free_port, wait_for
+from tests.integration.timer_fleet import answers, free_port, wait_for
 from workflows import accounts, catalog, deployment, handlers
 from workflows.engine import Engine
 from workflows.model import User
@@ -186,19 +186,6 @@ class Client(threading.Thread):
             connection.close()
 
 
-def serving(port: int):
-    def ready() -> bool:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            connection.request("GET", "/api/v1/openapi.json")
-            return connection.getresponse().status == 200
-        except OSError:
-            return False
-        finally:
-            connection.close()
-    return ready
-
-
 def scheduler_starts(process: Casework) -> int:
     return sum(1 for line in process.output().splitlines() if "Scheduler " in line and " started" in line)
 
@@ -268,7 +255,7 @@ def test_sigkilled_server_loses_no_acknowledged_write_fires_no_timer_twice_and_l
     def bring_up(*processes: Casework) -> None:
         for process in processes:
             process.start()
-        wait_for(serving(port), timeout=60, what="the server to serve on its database", processes=[web])
+        wait_for(lambda: answers(port, "/api/v1/openapi.json"), timeout=60, what="the server to serve on its database", processes=[web])
         for process in processes:
             wait_for(lambda: scheduler_starts(process) >= process.incarnations or process.exited() is not None,
                      timeout=30, what=f"{process.name}'s scheduler")

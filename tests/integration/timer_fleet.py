@@ -6,6 +6,7 @@ same instant without running 2,000 case starts.
 """
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -95,6 +96,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def answers(port: int, path: str, *, timeout: float = 2) -> bool:
+    """Whether a server on this machine's `port` answers GET `path` with 200 (False while it is not up)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
 
 
 @dataclass
