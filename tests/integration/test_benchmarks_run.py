@@ -2,7 +2,7 @@
 
 Nothing here is timed. A benchmark that no longer runs against the current code (an import that
 moved, a page that now wants a session) would otherwise be found only by the next `make bench`.
-bench/timers.py is left out: its correctness is tests/integration/test_timer_fleet.py's.
+bench/timers.py is left out: the same fleet of real workers is tests/integration/test_scheduler_processes.py's.
 """
 from __future__ import annotations
 
