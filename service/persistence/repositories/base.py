@@ -32,6 +32,20 @@ def _from_row(model: type, row, *, status: type[Enum] | None = None, **extra: An
     return model(**values)
 
 
+def _labelled(table: Table, prefix: str) -> list:
+    """The table's columns labelled `<prefix><column>`: two tables' records read in one statement."""
+    return [column.label(f"{prefix}{column.name}") for column in table.c]
+
+
+def _from_labelled(model: type, values: dict[str, Any], table: Table, prefix: str, *,
+                   status: type[Enum] | None = None, **extra: Any):
+    """The record of `table` among a row's values labelled by `_labelled(table, prefix)`."""
+    fields = {column.name: values[f"{prefix}{column.name}"] for column in table.c} | extra
+    if status is not None:
+        fields["status"] = status(fields["status"])
+    return model(**fields)
+
+
 # Statements are built once per table: building one costs ten times more than running it
 # (the scheduler fires hundreds of timers a second through these).
 @cache

@@ -21,7 +21,7 @@ from workflows.model import (
 from workflows.ports import TaskQuery, TaskSort
 
 from .. import tables as t
-from .base import _from_row, _Repository, _update, _values
+from .base import _from_labelled, _from_row, _labelled, _Repository, _update, _values
 from .task_filters import filtered, order
 
 
@@ -46,12 +46,11 @@ _TIMERS_OF_CASE_IN_STATUS = (
 )
 
 
-_task_columns, _case_columns = t.human_task.c, t.case_record.c
 # A task and its whole case in one round trip: every action on a task needs both.
 _TASK_WITH_CASE = (
-    select(*(c.label(f"t_{c.name}") for c in _task_columns), *(c.label(f"c_{c.name}") for c in _case_columns))
-    .join(t.case_record, _case_columns.id == _task_columns.case_id)
-    .where(_task_columns.id == bindparam("_id"))
+    select(*_labelled(t.human_task, "t_"), *_labelled(t.case_record, "c_"))
+    .join(t.case_record, t.case_record.c.id == t.human_task.c.case_id)
+    .where(t.human_task.c.id == bindparam("_id"))
 )
 
 
@@ -81,11 +80,8 @@ class SqlTaskRepository(_Repository):
         if row is None:
             return None
         values = row._asdict()
-        task = HumanTask(**{c.name: values[f"t_{c.name}"] for c in _task_columns})
-        task.status = TaskStatus(task.status)
-        case = Case(**{c.name: values[f"c_{c.name}"] for c in _case_columns})
-        case.status = CaseStatus(case.status)
-        return task, case
+        return (_from_labelled(HumanTask, values, t.human_task, "t_", status=TaskStatus),
+                _from_labelled(Case, values, t.case_record, "c_", status=CaseStatus))
 
     def update(self, task: HumanTask) -> None:
         _update(self._connection, t.human_task, task, "Task")

@@ -6,14 +6,13 @@ from sqlalchemy import bindparam, select
 from workflows.model import ApiToken, User
 
 from .. import tables as t
-from .base import _from_row, _Repository, _update, _values
+from .base import _from_labelled, _from_row, _labelled, _Repository, _update, _values
 
 
 _token, _user, _role, _setting = t.api_token, t.app_user, t.user_role, t.user_setting
 # A request's token, its user, and the user's roles and settings in one round trip (rows: roles x settings).
 _HOLDER = (
-    select(*(c.label(f"t_{c.name}") for c in _token.c), *(c.label(f"u_{c.name}") for c in _user.c),
-           _role.c.role, _setting.c.setting)
+    select(*_labelled(_token, "t_"), *_labelled(_user, "u_"), _role.c.role, _setting.c.setting)
     .join(_user, _user.c.id == _token.c.user_id)
     .outerjoin(_role, _role.c.user_id == _user.c.id)
     .outerjoin(_setting, _setting.c.user_id == _user.c.id)
@@ -41,10 +40,10 @@ class SqlApiTokenRepository(_Repository):
         if not rows:
             return None
         first = rows[0]._asdict()
-        token = ApiToken(**{c.name: first[f"t_{c.name}"] for c in _token.c})
-        user = User(**{c.name: first[f"u_{c.name}"] for c in _user.c},
-                    roles=sorted({row.role for row in rows if row.role is not None}),
-                    settings=sorted({row.setting for row in rows if row.setting is not None}))
+        token = _from_labelled(ApiToken, first, _token, "t_")
+        user = _from_labelled(User, first, _user, "u_",
+                              roles=sorted({row.role for row in rows if row.role is not None}),
+                              settings=sorted({row.setting for row in rows if row.setting is not None}))
         return token, user
 
     def for_user(self, user_id: int) -> list[ApiToken]:
