@@ -58,6 +58,7 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import select  # noqa: E402
 
+from bench._seed import CASE_PATTERN, SETTINGS, subject  # noqa: E402
 from bench.harness import bulk_insert, stop_group  # noqa: E402
 from bench.timers import Database  # noqa: E402
 from service import create_app  # noqa: E402
@@ -76,17 +77,6 @@ HTTP_TIMEOUT = 60
 SECRET_KEY = "bench-load-secret"
 # A kept-alive connection idle this long is reopened before the next request: gunicorn closes idle ones after 2 s.
 IDLE_RECONNECT = 1.0
-# Per setting: the process test whose start data and completions the cases use, the start data's name and
-# reference fields, the reference format, and the setting's share of the cases.
-SETTINGS = (
-    ("acute_hospital", "acute_hospital/tests/acute_stay_medicare_inpatient_home.yaml", "patient_name", "mrn",
-     "MRN-{:06d}", 0.5),
-    ("inpatient_rehab", "inpatient_rehab/tests/irf_six_week_stay.yaml", "patient_name", "mrn", "IRF-{:06d}", 0.25),
-    ("workers_comp", "workers_comp/tests/workers_comp_two_years.yaml", "worker_name", "claim_number",
-     "WC-2026-{:05d}", 0.25),
-)
-FIRST = ("Ada", "Ben", "Carmen", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jamal", "Keiko", "Luis")
-LAST = ("Brown", "Okafor", "Nguyen", "Kowalski", "Haddad", "Lindqvist", "Moreau", "Tanaka", "Osei", "Petrov")
 
 
 @dataclass
@@ -125,10 +115,6 @@ class Script:
 # ---------------------------------------------------------------- setting up
 
 
-def subject(number: int) -> str:
-    return f"{FIRST[number % len(FIRST)]} {chr(65 + number // len(FIRST) % 26)}. {LAST[number // 312 % len(LAST)]}"
-
-
 def casework(args: list[str], env: dict) -> str:
     """Run a `casework` command; stop the benchmark with its output if it fails."""
     done = subprocess.run([str(BIN / "casework"), *args], env=env, cwd=REPO, capture_output=True, text=True)
@@ -148,7 +134,7 @@ def start_scripts(services, *, per_setting: int, now: datetime) -> list[Script]:
     actor = User("bench-starter", ROLES + ["supervisor"])
     numbers = iter(range(10**6))
     scripts = []
-    for setting, path, name_field, ref_field, ref_format, _ in SETTINGS:
+    for setting, path, name_field, ref_field, ref_format in SETTINGS:
         test = load_process_test(path, (REPO / "bpmn" / path).read_bytes())
         offset = now - test.start  # the case opens now; the test's later dates move with it
         data = _shifted(dict(test.data), offset)
@@ -178,7 +164,6 @@ def start_scripts(services, *, per_setting: int, now: datetime) -> list[Script]:
 
 def clone_cases(services, scripts: list[Script], *, tasks: int) -> None:
     """Copy the template cases (state, open tasks, pending timers, message waits) until there are `tasks` open tasks."""
-    share = {setting: s for setting, *_, s in SETTINGS}
     with services.uow() as uow:
         connection = uow.connection
         template_ids = [case_id for script in scripts for case_id in script.templates]
@@ -197,7 +182,7 @@ def clone_cases(services, scripts: list[Script], *, tasks: int) -> None:
         waits = rows_of(t.message_wait)
         next_id = connection.execute(select(t.case_record.c.id).order_by(t.case_record.c.id.desc()).limit(1)).scalar() + 1
         # Cases by setting share: per 4 cases, 2 acute (3 tasks each) and 1 each of the others (1 task).
-        deal = [script for script in scripts for _ in range(round(4 * share[script.setting]))]
+        deal = [script for setting in CASE_PATTERN for script in scripts if script.setting == setting]
         new = {t.case_record: [], t.human_task: [], t.timer: [], t.message_wait: []}
         have = sum(len(open_tasks[c]) for c in template_ids)
         n = 0
@@ -205,7 +190,7 @@ def clone_cases(services, scripts: list[Script], *, tasks: int) -> None:
             script = deal[n % len(deal)]
             template = script.templates[(n // len(deal)) % len(script.templates)]
             case_id, number = next_id + n, 1000 + n
-            ref = next(fmt for name, *_, fmt, _ in SETTINGS if name == script.setting).format(number)
+            ref = next(fmt for name, *_, fmt in SETTINGS if name == script.setting).format(number)
             new[t.case_record].append(cases[template] | {"id": case_id, "subject_name": subject(number),
                                                          "subject_ref": ref})
             for table, rows in ((t.human_task, open_tasks), (t.timer, timers), (t.message_wait, waits)):
