@@ -54,7 +54,7 @@ class HeatmapOut(Schema):
         "description": "Called diagrams whose cases count on their own view only: several call activities lead there"})
 
     def element_loads(self, view: ProcessView) -> list[dict]:
-        return ElementLoadOut(many=True).dump([
+        return one(ElementLoadOut, many=True).dump([
             {**vars(load), "name": view.names[load.element_id], "inside": view.rolled_up.get(load.element_id, [])}
             for load in view.busiest
         ])

@@ -8,13 +8,13 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 
 @cache
-def one(schema: type[Schema]) -> Schema:
-    """The one instance of a schema class, made on first use.
+def one(schema: type[Schema], *, many: bool = False) -> Schema:
+    """The one instance of a schema class (of a list of them with `many`), made on first use.
 
     marshmallow 4 schemas keep nothing between calls of load and dump, and making one copies
     every declared field: tens of microseconds on each request that made its own.
     """
-    return schema()
+    return schema(many=many)
 
 
 _NAME = validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$", error="Use 1-64 letters, digits, '_', '.' or '-'.")

@@ -103,11 +103,11 @@ def get_case(case_id: int):
     detail = handlers.get_case(_services(), case_id=case_id, actor=g.user)
     audit.record_read(_services(), actor=g.user, case_id=case_id, channel=ReadChannel.API, what=f"GET {request.path}")
     body = s.one(s.CaseOut).dump(detail.case)
-    body["open_tasks"] = s.TaskOut(many=True).dump(detail.open_tasks)
-    body["timers"] = s.TimerOut(many=True).dump(detail.pending_timers)
-    body["events"] = s.EventOut(many=True).dump(detail.events)
-    body["incidents"] = s.IncidentOut(many=True).dump(detail.open_incidents)
-    body["notes"] = s.NoteOut(many=True).dump(detail.notes)
+    body["open_tasks"] = s.one(s.TaskOut, many=True).dump(detail.open_tasks)
+    body["timers"] = s.one(s.TimerOut, many=True).dump(detail.pending_timers)
+    body["events"] = s.one(s.EventOut, many=True).dump(detail.events)
+    body["incidents"] = s.one(s.IncidentOut, many=True).dump(detail.open_incidents)
+    body["notes"] = s.one(s.NoteOut, many=True).dump(detail.notes)
     return body
 
 
